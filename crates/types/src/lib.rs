@@ -1,0 +1,24 @@
+//! Magpie's domain vocabulary, shared by the server and the SDK.
+//!
+//! - [`id`]: validated names ([`AppId`], [`UserId`], [`DeviceId`], [`ClientMsgId`]) and
+//!   conversation addressing ([`ConvId`]).
+//! - [`snowflake`]: 64-bit time-ordered message ids unique across nodes ([`MsgId`]).
+//! - [`content`]: message content ([`Content`], [`ContentType`]).
+//!
+//! Architecture invariant: this crate does no I/O and knows nothing of the wire format;
+//! the `proto` crate converts at the edges.
+
+pub mod content;
+pub mod id;
+pub mod snowflake;
+
+pub use content::{Content, ContentType};
+pub use id::{AppId, ClientMsgId, ConvId, ConvKind, DeviceId, IdError, UserId};
+pub use snowflake::{MsgId, Snowflake, SnowflakeError};
+
+/// Position of a message in its conversation's log. The first message has `seq` 1; a
+/// conversation with no messages has last `seq` 0. Order comes from `seq`, never from time.
+pub type Seq = u64;
+
+/// Milliseconds since the Unix epoch, as stamped by the server.
+pub type Millis = u64;
