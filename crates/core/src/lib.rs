@@ -1,1 +1,22 @@
-//! placeholder
+//! Magpie's messaging rules, without I/O.
+//!
+//! - [`auth`]: user tokens (JWT, HS256 by default) — minting and verification, with `now`
+//!   passed in.
+//! - [`limits`]: the limits a server enforces ([`Limits`]).
+//! - [`send`]: turning a send request into a validated [`send::ValidatedSend`], or a typed
+//!   refusal.
+//! - [`delivery`]: the per-connection [`delivery::DeliveryTracker`] that decides when an
+//!   unacknowledged push is sent again and when a connection has failed.
+//! - [`error`]: [`ErrorKind`], the stable error vocabulary the gateway maps to wire codes.
+//!
+//! Architecture invariant: nothing here touches a socket, a file, a clock or a task. Time is
+//! an argument; effects are return values. That keeps every rule unit- and property-testable.
+
+pub mod auth;
+pub mod delivery;
+pub mod error;
+pub mod limits;
+pub mod send;
+
+pub use error::ErrorKind;
+pub use limits::Limits;

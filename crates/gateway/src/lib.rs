@@ -1,1 +1,29 @@
-//! placeholder
+//! Magpie's access layer.
+//!
+//! - [`config`]: [`GatewayConfig`], timeouts, queue sizes and buffer limits.
+//! - [`tls`]: loading a rustls server configuration from PEM files.
+//! - [`transport`]: TCP (length-prefixed frames) and WebSocket (one frame per binary
+//!   message) turned into one boxed stream of frames and one sink, so a single connection
+//!   loop serves both.
+//! - [`listener`]: accept loops; [`Gateway`] owns the shared state and the shutdown signal.
+//! - [`connection`]: the life of one connection: handshake (the first frame must be
+//!   `Hello`, within a deadline), then requests, pushes, acks, heartbeats.
+//! - [`preauth`]: the per-IP cap on connections that have not authenticated yet.
+//! - [`wire`]: conversions between service values and protobuf frames.
+//!
+//! Architecture invariant: the gateway never decides messaging rules; it parses frames into
+//! service calls and turns results into frames. Network input never panics the server: every
+//! decode error becomes an error frame and a closed connection.
+
+pub mod config;
+pub mod connection;
+pub mod listener;
+pub mod preauth;
+pub mod tls;
+pub mod transport;
+pub mod wire;
+
+pub use config::GatewayConfig;
+pub use listener::Protocol;
+pub use listener::Gateway;
+pub use tls::{TlsError, load_server_config};

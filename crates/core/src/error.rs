@@ -1,0 +1,32 @@
+//! The error vocabulary shared by the service and the edges.
+
+/// What went wrong, in terms a client can act on. Each maps to one wire error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A field is missing or malformed.
+    InvalidArgument,
+    /// Content exceeds the message size limit.
+    MessageTooLarge,
+    /// The target does not exist in this app.
+    NotFound,
+    /// The caller may not do this.
+    Forbidden,
+    /// Too many requests.
+    RateLimited,
+    /// Temporarily unable to serve; retry (with the same client_msg_id for sends).
+    Unavailable,
+    /// A bug or an unexpected failure.
+    Internal,
+}
+
+impl ErrorKind {
+    /// Whether the request definitely did not take effect and retrying it unchanged cannot
+    /// succeed.
+    pub fn is_definite(self) -> bool {
+        matches!(
+            self,
+            Self::InvalidArgument | Self::MessageTooLarge | Self::NotFound | Self::Forbidden
+        )
+    }
+}

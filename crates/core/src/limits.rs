@@ -1,0 +1,38 @@
+//! Limits enforced by the server.
+
+/// Limits, from configuration. Every one is checked before the corresponding allocation or
+/// work happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest frame accepted from a client, in bytes.
+    pub max_frame_bytes: usize,
+    /// Largest message content (body + metadata), in bytes.
+    pub max_message_bytes: usize,
+    /// Most metadata entries on one message.
+    pub max_metadata_entries: usize,
+    /// Largest page a client may ask for (pull, history, conversation list).
+    pub max_page: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_frame_bytes: 64 * 1024,
+            max_message_bytes: 32 * 1024,
+            max_metadata_entries: 32,
+            max_page: 200,
+        }
+    }
+}
+
+impl Limits {
+    /// A page size clamped to `1..=max_page` (0 means "the maximum").
+    pub fn page(&self, requested: u32) -> usize {
+        let requested = usize::try_from(requested).unwrap_or(usize::MAX);
+        if requested == 0 {
+            self.max_page
+        } else {
+            requested.min(self.max_page)
+        }
+    }
+}

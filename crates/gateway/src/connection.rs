@@ -1,0 +1,453 @@
+//! The life of one connection.
+//!
+//! 1. **Handshake.** The first frame must be `Hello` with a supported protocol version and a
+//!    valid token, within the handshake deadline; anything else gets a typed error frame and
+//!    the connection is closed. Until then the connection holds a pre-auth permit.
+//! 2. **Session.** One task per connection runs a `select!` loop over: the outbound queue
+//!    (pushes from other connections, go-away), replies of requests in progress, incoming
+//!    frames (read only while fewer than `max_in_flight` requests are in progress, which is
+//!    the backpressure), the server's shutdown, and a one-second tick for retransmissions
+//!    and the idle timeout.
+//!
+//! Writes are batched: everything ready in the outbound queue is fed to the sink before one
+//! flush, so a burst of pushes costs one syscall. Every flush has a deadline; a peer that
+//! stops reading is closed and will sync on reconnect.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::stream::FuturesUnordered;
+use futures_util::{SinkExt, StreamExt};
+use magpie_core::auth::AuthError;
+use magpie_core::delivery::{DeliveryTracker, Poll};
+use magpie_proto::codec::Outgoing;
+use magpie_proto::convert::content_from_pb;
+use magpie_proto::pb::{self, ErrorCode, send_request};
+use magpie_proto::{Body, Frame, PROTOCOL_VERSION, encode_frame, error_frame, frame};
+use magpie_service::{Outbound, Service, SessionCtx};
+use magpie_types::{ClientMsgId, ConvId, UserId};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, timeout};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::GatewayConfig;
+use crate::preauth::PreauthPermit;
+use crate::transport::{FrameSink, FrameStream, ReadError};
+use crate::wire;
+
+type Reply = Pin<Box<dyn Future<Output = Frame> + Send>>;
+
+/// Most queued outbound items written before one flush.
+const WRITE_BATCH: usize = 128;
+
+/// Runs a connection to completion. `permit` is released once the client authenticates.
+pub async fn serve(
+    mut stream: FrameStream,
+    mut sink: FrameSink,
+    service: Arc<Service>,
+    config: Arc<GatewayConfig>,
+    shutdown: CancellationToken,
+    permit: PreauthPermit,
+    handshake_deadline: Instant,
+) {
+    let Some(hello) = handshake(&mut stream, &mut sink, &service, &config, handshake_deadline).await
+    else {
+        return;
+    };
+    drop(permit);
+    let (tx, rx) = mpsc::channel(config.outbound_queue);
+    let cancel = shutdown.child_token();
+    let ctx = service.sessions().register(
+        hello.app.clone(),
+        hello.user.clone(),
+        hello.device.clone(),
+        tx,
+        cancel.clone(),
+    );
+    tracing::debug!(conn = ctx.conn_id, app = %ctx.app, user = %ctx.user, device = %ctx.device, "authenticated");
+    let ok = frame(
+        hello.request_id,
+        Body::HelloOk(pb::HelloOk {
+            protocol_version: PROTOCOL_VERSION,
+            app_id: ctx.app.to_string(),
+            user_id: ctx.user.to_string(),
+            device_id: ctx.device.to_string(),
+            server_time_ms: service.now_ms(),
+            heartbeat_interval_ms: u32::try_from(config.heartbeat_interval.as_millis())
+                .unwrap_or(u32::MAX),
+            max_message_bytes: u32::try_from(service.limits().max_message_bytes)
+                .unwrap_or(u32::MAX),
+        }),
+    );
+    let mut session = Session {
+        service: service.clone(),
+        config: config.clone(),
+        ctx: ctx.clone(),
+        sink,
+        tracker: DeliveryTracker::new(config.delivery.clone()),
+        in_flight: FuturesUnordered::new(),
+        started: Instant::now(),
+    };
+    let end = match session.write_now(Outgoing::Frame(ok)).await {
+        Ok(()) => session.run(&mut stream, rx, cancel).await,
+        Err(e) => End::Io(e),
+    };
+    service.sessions().unregister(&ctx);
+    tracing::debug!(conn = ctx.conn_id, reason = %end, "connection closed");
+}
+
+struct Hello {
+    request_id: u64,
+    app: magpie_types::AppId,
+    user: UserId,
+    device: magpie_types::DeviceId,
+}
+
+async fn handshake(
+    stream: &mut FrameStream,
+    sink: &mut FrameSink,
+    service: &Service,
+    config: &GatewayConfig,
+    deadline: Instant,
+) -> Option<Hello> {
+    let first = match tokio::time::timeout_at(deadline, stream.next()).await {
+        Err(_) => {
+            fatal(sink, config, ErrorCode::HandshakeTimeout, "no Hello in time").await;
+            return None;
+        }
+        Ok(None) => return None,
+        Ok(Some(Err(e))) => {
+            read_error(sink, config, &e).await;
+            return None;
+        }
+        Ok(Some(Ok(f))) => f,
+    };
+    let request_id = first.request_id;
+    let Some(Body::Hello(hello)) = first.body else {
+        fatal(sink, config, ErrorCode::AuthRequired, "the first frame must be Hello").await;
+        return None;
+    };
+    if hello.protocol_version != PROTOCOL_VERSION {
+        let msg = format!(
+            "protocol version {} is not supported; this server speaks {PROTOCOL_VERSION}",
+            hello.protocol_version
+        );
+        send_close(sink, config, error_frame(request_id, ErrorCode::UnsupportedVersion, msg)).await;
+        return None;
+    }
+    let identity = match service.authenticate(&hello.token) {
+        Ok(id) => id,
+        Err(e) => {
+            let code = match e {
+                AuthError::Expired => ErrorCode::TokenExpired,
+                _ => ErrorCode::Unauthenticated,
+            };
+            send_close(sink, config, error_frame(request_id, code, e.to_string())).await;
+            return None;
+        }
+    };
+    if let Err(e) = service.ensure_user(&identity.app, &identity.user).await {
+        send_close(sink, config, wire::service_error(request_id, &e)).await;
+        return None;
+    }
+    Some(Hello {
+        request_id,
+        app: identity.app,
+        user: identity.user,
+        device: identity.device,
+    })
+}
+
+/// Why a session ended (for logs).
+enum End {
+    ClientClosed,
+    Cancelled,
+    GoAway,
+    Idle,
+    Io(std::io::Error),
+    BadInput(String),
+    DeliveryFailed,
+}
+
+impl std::fmt::Display for End {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ClientClosed => f.write_str("client closed"),
+            Self::Cancelled => f.write_str("cancelled (slow consumer, replaced, or shutdown)"),
+            Self::GoAway => f.write_str("sent go-away"),
+            Self::Idle => f.write_str("idle timeout"),
+            Self::Io(e) => write!(f, "transport: {e}"),
+            Self::BadInput(e) => write!(f, "bad input: {e}"),
+            Self::DeliveryFailed => f.write_str("pushes not acknowledged"),
+        }
+    }
+}
+
+struct Session {
+    service: Arc<Service>,
+    config: Arc<GatewayConfig>,
+    ctx: SessionCtx,
+    sink: FrameSink,
+    tracker: DeliveryTracker<bytes::Bytes>,
+    in_flight: FuturesUnordered<Reply>,
+    started: Instant,
+}
+
+impl Session {
+    async fn run(
+        &mut self,
+        stream: &mut FrameStream,
+        mut rx: mpsc::Receiver<Outbound>,
+        cancel: CancellationToken,
+    ) -> End {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_heard = Instant::now();
+        loop {
+            let result = tokio::select! {
+                biased;
+                () = cancel.cancelled() => return End::Cancelled,
+                item = rx.recv() => match item {
+                    Some(item) => self.outbound(item, &mut rx).await,
+                    None => return End::Cancelled,
+                },
+                Some(reply) = self.in_flight.next(), if !self.in_flight.is_empty() => {
+                    self.write_now(Outgoing::Frame(reply)).await.map_err(End::Io)
+                }
+                incoming = stream.next(), if self.in_flight.len() < self.config.max_in_flight => {
+                    last_heard = Instant::now();
+                    match incoming {
+                        None => return End::ClientClosed,
+                        Some(Err(e)) => {
+                            read_error(&mut self.sink, &self.config, &e).await;
+                            return End::BadInput(e.to_string());
+                        }
+                        Some(Ok(f)) => self.incoming(f).await,
+                    }
+                }
+                _ = tick.tick() => self.on_tick(last_heard).await,
+            };
+            if let Err(end) = result {
+                return end;
+            }
+        }
+    }
+
+    /// Milliseconds since the session started: the tracker's clock.
+    fn now(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    async fn outbound(&mut self, first: Outbound, rx: &mut mpsc::Receiver<Outbound>) -> Result<(), End> {
+        let mut item = Some(first);
+        let mut fed = 0;
+        while let Some(current) = item.take() {
+            match current {
+                Outbound::Message(d) => {
+                    let bytes = d
+                        .encoded
+                        .get_or_init(|| encode_frame(&wire::push(&d.msg)))
+                        .clone();
+                    let now = self.now();
+                    if self
+                        .tracker
+                        .on_push(d.msg.conv.clone(), d.msg.seq, bytes.clone(), now)
+                        .is_err()
+                    {
+                        return Err(End::DeliveryFailed);
+                    }
+                    self.sink.feed(Outgoing::Encoded(bytes)).await.map_err(End::Io)?;
+                }
+                Outbound::GoAway { reason, reconnect } => {
+                    let f = frame(0, Body::Goaway(pb::GoAway { reason, reconnect }));
+                    let _ = self.write_now(Outgoing::Frame(f)).await;
+                    return Err(End::GoAway);
+                }
+            }
+            fed += 1;
+            if fed < WRITE_BATCH {
+                item = rx.try_recv().ok();
+            }
+        }
+        self.flush().await
+    }
+
+    async fn on_tick(&mut self, last_heard: Instant) -> Result<(), End> {
+        if last_heard.elapsed() > self.config.idle_timeout() {
+            let _ = self
+                .write_now(Outgoing::Frame(error_frame(0, ErrorCode::IdleTimeout, "idle for too long")))
+                .await;
+            return Err(End::Idle);
+        }
+        let now = self.now();
+        match self.tracker.poll(now) {
+            Poll::Idle => Ok(()),
+            Poll::Failed => Err(End::DeliveryFailed),
+            Poll::Resend(frames) => {
+                for bytes in frames {
+                    self.sink.feed(Outgoing::Encoded(bytes)).await.map_err(End::Io)?;
+                }
+                self.flush().await
+            }
+        }
+    }
+
+    async fn incoming(&mut self, f: Frame) -> Result<(), End> {
+        let rid = f.request_id;
+        let Some(body) = f.body else {
+            return self.reply(error_frame(rid, ErrorCode::BadFrame, "frame has no body")).await;
+        };
+        match body {
+            Body::Ping(p) => {
+                let pong = frame(
+                    rid,
+                    Body::Pong(pb::Pong {
+                        client_time_ms: p.client_time_ms,
+                        server_time_ms: self.service.now_ms(),
+                    }),
+                );
+                self.reply(pong).await
+            }
+            Body::PushAck(ack) => {
+                for d in ack.delivered {
+                    if let Ok(conv) = ConvId::parse(&d.conversation) {
+                        self.tracker.on_ack(&conv, d.seq);
+                    }
+                }
+                Ok(())
+            }
+            Body::Send(req) => {
+                match parse_send(req) {
+                    Ok((to, cmid, content)) => {
+                        let (svc, ctx) = (self.service.clone(), self.ctx.clone());
+                        self.in_flight.push(Box::pin(async move {
+                            match svc.send_direct(&ctx, to, cmid, content).await {
+                                Ok(ack) => wire::send_ack(rid, &ack),
+                                Err(e) => wire::service_error(rid, &e),
+                            }
+                        }));
+                        Ok(())
+                    }
+                    Err(msg) => self.reply(error_frame(rid, ErrorCode::InvalidArgument, msg)).await,
+                }
+            }
+            Body::Pull(p) => {
+                let Ok(conv) = ConvId::parse(&p.conversation) else {
+                    return self.bad_conversation(rid).await;
+                };
+                let (svc, ctx) = (self.service.clone(), self.ctx.clone());
+                self.in_flight.push(Box::pin(async move {
+                    match svc.pull(&ctx, &conv, p.after_seq, p.limit).await {
+                        Ok(page) => wire::pull_result(rid, conv.as_str(), &page),
+                        Err(e) => wire::service_error(rid, &e),
+                    }
+                }));
+                Ok(())
+            }
+            Body::History(h) => {
+                let Ok(conv) = ConvId::parse(&h.conversation) else {
+                    return self.bad_conversation(rid).await;
+                };
+                let (svc, ctx) = (self.service.clone(), self.ctx.clone());
+                self.in_flight.push(Box::pin(async move {
+                    match svc.history(&ctx, &conv, h.before_seq, h.limit).await {
+                        Ok(page) => wire::history_result(rid, conv.as_str(), &page),
+                        Err(e) => wire::service_error(rid, &e),
+                    }
+                }));
+                Ok(())
+            }
+            Body::ListConversations(l) => {
+                let after = if l.after.is_empty() {
+                    None
+                } else {
+                    match ConvId::parse(&l.after) {
+                        Ok(c) => Some(c),
+                        Err(_) => return self.bad_conversation(rid).await,
+                    }
+                };
+                let (svc, ctx) = (self.service.clone(), self.ctx.clone());
+                self.in_flight.push(Box::pin(async move {
+                    match svc.conversations(&ctx, after.as_ref(), l.limit).await {
+                        Ok(page) => wire::conversation_list(rid, &page),
+                        Err(e) => wire::service_error(rid, &e),
+                    }
+                }));
+                Ok(())
+            }
+            Body::Hello(_) => {
+                self.reply(error_frame(rid, ErrorCode::AlreadyAuthenticated, "already authenticated"))
+                    .await
+            }
+            Body::HelloOk(_)
+            | Body::Error(_)
+            | Body::Pong(_)
+            | Body::SendAck(_)
+            | Body::Push(_)
+            | Body::ConversationList(_)
+            | Body::PullResult(_)
+            | Body::HistoryResult(_)
+            | Body::Goaway(_) => {
+                self.reply(error_frame(rid, ErrorCode::BadFrame, "clients may not send this frame"))
+                    .await
+            }
+        }
+    }
+
+    async fn bad_conversation(&mut self, rid: u64) -> Result<(), End> {
+        self.reply(error_frame(rid, ErrorCode::InvalidArgument, "malformed conversation id"))
+            .await
+    }
+
+    async fn reply(&mut self, f: Frame) -> Result<(), End> {
+        self.write_now(Outgoing::Frame(f)).await.map_err(End::Io)
+    }
+
+    async fn write_now(&mut self, o: Outgoing) -> Result<(), std::io::Error> {
+        self.sink.feed(o).await?;
+        self.flush().await.map_err(|_| std::io::Error::other("write timed out"))
+    }
+
+    async fn flush(&mut self) -> Result<(), End> {
+        match timeout(self.config.write_timeout, self.sink.flush()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(End::Io(e)),
+            Err(_) => Err(End::Io(std::io::Error::other("write timed out"))),
+        }
+    }
+}
+
+fn parse_send(
+    req: pb::SendRequest,
+) -> Result<(UserId, ClientMsgId, magpie_types::Content), String> {
+    let cmid = ClientMsgId::new(req.client_msg_id).map_err(|e| e.to_string())?;
+    let to = match req.to {
+        Some(send_request::To::User(u)) => UserId::new(u).map_err(|e| format!("recipient: {e}"))?,
+        None => return Err("missing recipient".into()),
+    };
+    let content = content_from_pb(req.content.ok_or("missing content")?).map_err(|e| e.to_string())?;
+    Ok((to, cmid, content))
+}
+
+async fn read_error(sink: &mut FrameSink, config: &GatewayConfig, e: &ReadError) {
+    match e {
+        ReadError::TooLarge(m) => fatal(sink, config, ErrorCode::FrameTooLarge, m).await,
+        ReadError::Malformed(m) => fatal(sink, config, ErrorCode::BadFrame, m).await,
+        ReadError::Io(_) => {}
+    }
+}
+
+async fn fatal(sink: &mut FrameSink, config: &GatewayConfig, code: ErrorCode, msg: &str) {
+    send_close(sink, config, error_frame(0, code, msg)).await;
+}
+
+/// Best effort: write a final frame and close, within the write deadline.
+async fn send_close(sink: &mut FrameSink, config: &GatewayConfig, f: Frame) {
+    let _ = timeout(config.write_timeout, async {
+        sink.send(Outgoing::Frame(f)).await?;
+        sink.close().await
+    })
+    .await;
+}

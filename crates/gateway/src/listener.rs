@@ -1,0 +1,172 @@
+//! Accept loops and the shared gateway state.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use magpie_proto::pb::ErrorCode;
+use magpie_proto::{codec::Outgoing, error_frame};
+use magpie_service::Service;
+use rustls::ServerConfig;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::GatewayConfig;
+use crate::connection;
+use crate::preauth::PreauthLimiter;
+use crate::transport::{FrameSink, FrameStream, stream_transport, ws_transport};
+
+/// Which framing a listener speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// Length-prefixed frames over TCP.
+    Tcp,
+    /// One frame per binary WebSocket message.
+    WebSocket,
+}
+
+/// The access layer of one node: configuration, the service it serves, and the signals
+/// that stop it.
+#[derive(Debug)]
+pub struct Gateway {
+    service: Arc<Service>,
+    config: Arc<GatewayConfig>,
+    preauth: PreauthLimiter,
+    /// Stops accepting.
+    stop_accepting: CancellationToken,
+    /// Closes every connection (after the drain).
+    close_connections: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Gateway {
+    /// A gateway serving `service`.
+    pub fn new(service: Arc<Service>, config: GatewayConfig) -> Arc<Self> {
+        Arc::new(Self {
+            preauth: PreauthLimiter::new(config.max_preauth_per_ip),
+            service,
+            config: Arc::new(config),
+            stop_accepting: CancellationToken::new(),
+            close_connections: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        })
+    }
+
+    /// Spawns an accept loop on `listener`. With `tls`, every connection starts with a TLS
+    /// handshake.
+    pub fn spawn_listener(
+        self: &Arc<Self>,
+        listener: TcpListener,
+        protocol: Protocol,
+        tls: Option<Arc<ServerConfig>>,
+    ) {
+        let gw = self.clone();
+        let acceptor = tls.map(TlsAcceptor::from);
+        self.tasks.spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    () = gw.stop_accepting.cancelled() => break,
+                    r = listener.accept() => r,
+                };
+                match accepted {
+                    Ok((sock, peer)) => {
+                        let gw2 = gw.clone();
+                        let acceptor = acceptor.clone();
+                        gw.tasks.spawn(async move {
+                            gw2.handle(sock, peer, protocol, acceptor).await;
+                        });
+                    }
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Graceful drain: stop accepting, tell every client to reconnect elsewhere, wait up
+    /// to `grace` for connections to finish, then close the rest.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.stop_accepting.cancel();
+        self.service.sessions().goaway_all("server shutting down");
+        self.tasks.close();
+        if tokio::time::timeout(grace, self.tasks.wait()).await.is_err() {
+            self.close_connections.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(2), self.tasks.wait()).await;
+        }
+    }
+
+    async fn handle(
+        &self,
+        sock: TcpStream,
+        peer: SocketAddr,
+        protocol: Protocol,
+        tls: Option<TlsAcceptor>,
+    ) {
+        let deadline = Instant::now() + self.config.handshake_timeout;
+        let _ = sock.set_nodelay(true);
+        let permit = self.preauth.try_acquire(peer.ip());
+        let established = tokio::time::timeout_at(deadline, async {
+            match tls {
+                Some(acceptor) => {
+                    let tls = acceptor.accept(sock).await.ok()?;
+                    self.frames(tls, protocol).await
+                }
+                None => self.frames(sock, protocol).await,
+            }
+        })
+        .await;
+        let Ok(Some((stream, mut sink))) = established else {
+            return;
+        };
+        let Some(permit) = permit else {
+            tracing::info!(%peer, "too many unauthenticated connections from this address");
+            let f = error_frame(0, ErrorCode::TooManyConnections, "too many unauthenticated connections from this address");
+            let _ = tokio::time::timeout(self.config.write_timeout, async {
+                use futures_util::SinkExt;
+                sink.send(Outgoing::Frame(f)).await?;
+                sink.close().await
+            })
+            .await;
+            return;
+        };
+        connection::serve(
+            stream,
+            sink,
+            self.service.clone(),
+            self.config.clone(),
+            self.close_connections.clone(),
+            permit,
+            deadline,
+        )
+        .await;
+    }
+
+    async fn frames<S>(&self, io: S, protocol: Protocol) -> Option<(FrameStream, FrameSink)>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let max = self.service.limits().max_frame_bytes;
+        match protocol {
+            Protocol::Tcp => Some(stream_transport(io, max)),
+            Protocol::WebSocket => {
+                let ws_config = WebSocketConfig::default()
+                    .read_buffer_size(self.config.ws_read_buffer)
+                    .write_buffer_size(self.config.ws_write_buffer)
+                    .max_write_buffer_size(self.config.ws_write_buffer.max(max) * 4)
+                    .max_message_size(Some(max))
+                    .max_frame_size(Some(max));
+                let ws = tokio_tungstenite::accept_async_with_config(io, Some(ws_config))
+                    .await
+                    .ok()?;
+                Some(ws_transport(ws, max))
+            }
+        }
+    }
+}

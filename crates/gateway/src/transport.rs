@@ -1,0 +1,99 @@
+//! Transports as one stream of frames and one sink.
+//!
+//! TCP and TLS byte streams carry length-prefixed frames ([`magpie_proto::FrameCodec`]);
+//! WebSocket carries one frame per binary message. Both are boxed into the same
+//! [`FrameStream`] / [`FrameSink`] pair so that the connection loop is written once. The
+//! per-connection cost of the box is one allocation, paid once per connection.
+
+use std::io;
+use std::pin::Pin;
+
+use bytes::Bytes;
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use magpie_proto::codec::Outgoing;
+use magpie_proto::{CodecError, Frame, FrameCodec, decode_frame, encode_frame};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_util::codec::Framed;
+
+/// Why reading a frame failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The frame is larger than allowed.
+    #[error("frame too large: {0}")]
+    TooLarge(String),
+    /// The bytes are not a frame (bad protobuf, text message on WebSocket, ...).
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+    /// The connection failed.
+    #[error("transport: {0}")]
+    Io(String),
+}
+
+impl From<CodecError> for ReadError {
+    fn from(e: CodecError) -> Self {
+        match e {
+            CodecError::TooLarge { .. } => Self::TooLarge(e.to_string()),
+            CodecError::Malformed(_) => Self::Malformed(e.to_string()),
+            CodecError::Io(e) => Self::Io(e.to_string()),
+        }
+    }
+}
+
+/// Incoming frames.
+pub type FrameStream = Pin<Box<dyn Stream<Item = Result<Frame, ReadError>> + Send>>;
+/// Outgoing frames.
+pub type FrameSink = Pin<Box<dyn Sink<Outgoing, Error = io::Error> + Send>>;
+
+/// Initial read buffer of a stream connection. Small, because most connections are idle
+/// most of the time; it grows (bounded by the frame limit) only when a large frame arrives.
+const STREAM_READ_CAPACITY: usize = 512;
+
+/// Frames over a byte stream (TCP or TLS).
+pub fn stream_transport<S>(io: S, max_frame: usize) -> (FrameStream, FrameSink)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let framed = Framed::with_capacity(io, FrameCodec::new(max_frame), STREAM_READ_CAPACITY);
+    let (sink, stream) = framed.split();
+    let stream = stream.map(|r| r.map_err(ReadError::from));
+    let sink = sink.sink_map_err(|e| match e {
+        CodecError::Io(e) => e,
+        other => io::Error::other(other.to_string()),
+    });
+    (Box::pin(stream), Box::pin(sink))
+}
+
+/// Frames over an established WebSocket.
+pub fn ws_transport<S>(ws: WebSocketStream<S>, max_frame: usize) -> (FrameStream, FrameSink)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (sink, stream) = ws.split();
+    let stream = stream.filter_map(move |m| async move {
+        match m {
+            Ok(WsMessage::Binary(b)) => Some(decode_frame(&b, max_frame).map_err(ReadError::from)),
+            Ok(WsMessage::Text(_)) => Some(Err(ReadError::Malformed(
+                "text messages are not frames; send binary".into(),
+            ))),
+            // Pings are answered by tungstenite itself; close ends the stream next.
+            Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_)) => None,
+            Ok(WsMessage::Close(_)) => None,
+            Err(tokio_tungstenite::tungstenite::Error::Capacity(e)) => {
+                Some(Err(ReadError::TooLarge(e.to_string())))
+            }
+            Err(e) => Some(Err(ReadError::Io(e.to_string()))),
+        }
+    });
+    let sink = sink
+        .sink_map_err(|e| io::Error::other(e.to_string()))
+        .with(|o: Outgoing| async move {
+            let bytes: Bytes = match o {
+                Outgoing::Frame(f) => encode_frame(&f),
+                Outgoing::Encoded(b) => b,
+            };
+            Ok::<_, io::Error>(WsMessage::Binary(bytes))
+        });
+    (Box::pin(stream), Box::pin(sink))
+}

@@ -1,0 +1,59 @@
+//! The demo app: what `magpie serve --demo` seeds so a person can chat at once.
+//!
+//! The secret is public (it is in this file and the README): the demo app is for local
+//! trials on loopback, never for production. Seeding is idempotent: the welcome messages use
+//! fixed client message ids, so a restart's re-seed is deduplicated like any retried send.
+
+use magpie_service::{AppConfig, Service, SessionCtx};
+use magpie_types::{AppId, ClientMsgId, Content, DeviceId};
+
+/// The demo app's id.
+pub const DEMO_APP: &str = "demo";
+/// The demo app's well-known development secret.
+pub const DEMO_SECRET: &str = "magpie-demo-secret-not-for-production";
+/// The demo users.
+pub const DEMO_USERS: [&str; 3] = ["alice", "bob", "carol"];
+
+/// The demo app's configuration.
+pub fn app() -> AppConfig {
+    AppConfig {
+        id: id(DEMO_APP),
+        name: "Magpie demo".into(),
+        secrets: vec![DEMO_SECRET.into()],
+    }
+}
+
+/// Creates the demo users and sends carol's welcome messages (once).
+pub async fn seed(service: &Service) -> anyhow::Result<()> {
+    let app: AppId = id(DEMO_APP);
+    for u in DEMO_USERS {
+        service.ensure_user(&app, &id(u)).await?;
+    }
+    let carol = SessionCtx {
+        app: app.clone(),
+        user: id("carol"),
+        device: id::<DeviceId>("seed"),
+        conn_id: 0,
+    };
+    for to in ["alice", "bob"] {
+        service
+            .send_direct(
+                &carol,
+                id(to),
+                id::<ClientMsgId>(&format!("demo-welcome-{to}")),
+                Content::text(format!(
+                    "Welcome to Magpie, {to}! Try `magpie chat --as {to}` in two terminals."
+                )),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+fn id<T: std::str::FromStr>(s: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    // Invariant: every literal passed here is a valid identifier.
+    s.parse().expect("demo identifiers are valid")
+}

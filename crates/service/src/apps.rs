@@ -1,0 +1,53 @@
+//! Tenants and their secrets.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use magpie_types::AppId;
+use parking_lot::RwLock;
+
+/// One app's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppConfig {
+    /// The app id.
+    pub id: AppId,
+    /// Display name.
+    pub name: String,
+    /// Secrets that currently verify tokens. The first signs; more than one during rotation.
+    pub secrets: Vec<String>,
+}
+
+/// The apps this server serves. Cheap to clone (shared).
+#[derive(Debug, Clone, Default)]
+pub struct AppRegistry {
+    apps: Arc<RwLock<HashMap<AppId, AppConfig>>>,
+}
+
+impl AppRegistry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds or replaces an app.
+    pub fn upsert(&self, app: AppConfig) {
+        self.apps.write().insert(app.id.clone(), app);
+    }
+
+    /// The app's current secrets, or `None` if the app does not exist.
+    pub fn secrets(&self, app: &AppId) -> Option<Vec<String>> {
+        self.apps.read().get(app).map(|a| a.secrets.clone())
+    }
+
+    /// Whether the app exists.
+    pub fn contains(&self, app: &AppId) -> bool {
+        self.apps.read().contains_key(app)
+    }
+
+    /// All app ids.
+    pub fn ids(&self) -> Vec<AppId> {
+        let mut v: Vec<_> = self.apps.read().keys().cloned().collect();
+        v.sort();
+        v
+    }
+}

@@ -1,0 +1,402 @@
+//! [`Service`]: the operations of an authenticated connection.
+//!
+//! A send is: validate (core) → check the recipient exists → allocate a message id →
+//! append durably (store; dedup and seq assignment happen there, atomically) → fan out to
+//! every online device of every party except the sending connection → ack. A retry of an
+//! already stored message returns the original ack and fans out nothing: devices that missed
+//! the original push sync it by seq.
+
+use std::collections::HashSet;
+use std::sync::{Arc, OnceLock};
+
+use magpie_core::auth::{self, AuthError, Identity};
+use magpie_core::send::validate_direct;
+use magpie_core::{ErrorKind, Limits};
+use magpie_store::{AppendOutcome, AppendRequest, ConversationEntry, Store, StoredMessage};
+use magpie_types::{AppId, ClientMsgId, Content, ConvId, MsgId, Seq, Snowflake, UserId};
+use parking_lot::Mutex;
+
+use crate::apps::AppRegistry;
+use crate::clock::Clock;
+use crate::error::ServiceError;
+use crate::sessions::{Delivery, Outbound, SessionCtx, SessionRegistry};
+
+/// Settings of the service.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Node id for message ids (0..1024), unique per node of a cluster.
+    pub node_id: u16,
+    /// Limits.
+    pub limits: Limits,
+}
+
+/// The acknowledgement of a send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendAck {
+    /// The client's id for the message.
+    pub client_msg_id: ClientMsgId,
+    /// The server's id for the message.
+    pub msg_id: MsgId,
+    /// The conversation.
+    pub conv: ConvId,
+    /// Position in the conversation.
+    pub seq: Seq,
+    /// Server time at acceptance.
+    pub server_time: u64,
+    /// Whether this answers a retry.
+    pub duplicate: bool,
+}
+
+/// A page of messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessagePage {
+    /// The messages (ascending for pull, descending for history).
+    pub messages: Vec<StoredMessage>,
+    /// More messages follow in the same direction.
+    pub has_more: bool,
+    /// The conversation's last seq when read (pull only; 0 for history).
+    pub last_seq: Seq,
+}
+
+/// A page of the user's conversations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationPage {
+    /// Entries ascending by conversation id, each with the other party for 1:1.
+    pub conversations: Vec<(ConversationEntry, Option<UserId>)>,
+    /// More entries follow.
+    pub has_more: bool,
+}
+
+/// The messaging service of one node. Cheap to share (`Arc`).
+pub struct Service {
+    config: ServiceConfig,
+    store: Arc<dyn Store>,
+    apps: AppRegistry,
+    sessions: SessionRegistry,
+    clock: Arc<dyn Clock>,
+    ids: Mutex<Snowflake>,
+    /// Users known to exist, so a send checks the store only once per recipient.
+    known_users: Mutex<HashSet<(AppId, UserId)>>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("config", &self.config)
+            .field("online", &self.sessions.online())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Service {
+    /// A service over `store` for the apps in `apps`.
+    pub fn new(
+        config: ServiceConfig,
+        store: Arc<dyn Store>,
+        apps: AppRegistry,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, magpie_types::SnowflakeError> {
+        Ok(Self {
+            ids: Mutex::new(Snowflake::new(config.node_id)?),
+            config,
+            store,
+            apps,
+            sessions: SessionRegistry::new(),
+            clock,
+            known_users: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.config.limits
+    }
+
+    /// The session registry.
+    pub fn sessions(&self) -> &SessionRegistry {
+        &self.sessions
+    }
+
+    /// The app registry.
+    pub fn apps(&self) -> &AppRegistry {
+        &self.apps
+    }
+
+    /// The clock.
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// Verifies a user token against the apps' current secrets.
+    pub fn authenticate(&self, token: &str) -> Result<Identity, AuthError> {
+        auth::verify(token, self.clock.now_ms() / 1000, |app| self.apps.secrets(app))
+    }
+
+    /// Records that a user exists (on first login, or when seeding).
+    pub async fn ensure_user(&self, app: &AppId, user: &UserId) -> Result<(), ServiceError> {
+        let key = (app.clone(), user.clone());
+        if self.known_users.lock().contains(&key) {
+            return Ok(());
+        }
+        self.store.put_user(app, user).await?;
+        self.known_users.lock().insert(key);
+        Ok(())
+    }
+
+    /// Sends a 1:1 message from the session's user to `recipient`.
+    pub async fn send_direct(
+        &self,
+        from: &SessionCtx,
+        recipient: UserId,
+        client_msg_id: ClientMsgId,
+        content: Content,
+    ) -> Result<SendAck, ServiceError> {
+        let v = validate_direct(
+            &self.config.limits,
+            &from.user,
+            recipient,
+            client_msg_id,
+            content,
+        )
+        .map_err(|e| ServiceError::new(e.kind(), e.to_string()))?;
+        if !self.user_exists(&from.app, &v.recipient).await? {
+            return Err(ServiceError::new(
+                ErrorKind::NotFound,
+                format!("no user {:?} in this app", v.recipient.as_str()),
+            ));
+        }
+        let now = self.clock.now_ms();
+        let msg_id = self.ids.lock().next(now);
+        let outcome = self
+            .store
+            .append(AppendRequest {
+                app: from.app.clone(),
+                conv: v.conv,
+                msg_id,
+                from_user: from.user.clone(),
+                from_device: from.device.clone(),
+                client_msg_id: v.client_msg_id,
+                content: v.content,
+                server_time: now,
+                parties: v.parties.clone(),
+            })
+            .await?;
+        let duplicate = matches!(outcome, AppendOutcome::Duplicate(_));
+        let msg = match outcome {
+            AppendOutcome::Stored(m) | AppendOutcome::Duplicate(m) => m,
+        };
+        let ack = SendAck {
+            client_msg_id: msg.client_msg_id.clone(),
+            msg_id: msg.msg_id,
+            conv: msg.conv.clone(),
+            seq: msg.seq,
+            server_time: msg.server_time,
+            duplicate,
+        };
+        if !duplicate {
+            let item = Outbound::Message(Arc::new(Delivery {
+                msg,
+                encoded: OnceLock::new(),
+            }));
+            for party in &v.parties {
+                self.sessions
+                    .push_to_user(&from.app, party, Some(from.conn_id), &item);
+            }
+        }
+        Ok(ack)
+    }
+
+    /// Messages of `conv` after `after_seq`, ascending.
+    pub async fn pull(
+        &self,
+        who: &SessionCtx,
+        conv: &ConvId,
+        after_seq: Seq,
+        limit: u32,
+    ) -> Result<MessagePage, ServiceError> {
+        self.authorize(who, conv)?;
+        let limit = self.config.limits.page(limit);
+        let last_seq = self.store.last_seq(&who.app, conv).await?;
+        let mut messages = self
+            .store
+            .read_after(&who.app, conv, after_seq, limit + 1)
+            .await?;
+        let has_more = messages.len() > limit;
+        messages.truncate(limit);
+        Ok(MessagePage {
+            messages,
+            has_more,
+            last_seq,
+        })
+    }
+
+    /// Messages of `conv` before `before_seq` (0 = the newest), descending.
+    pub async fn history(
+        &self,
+        who: &SessionCtx,
+        conv: &ConvId,
+        before_seq: Seq,
+        limit: u32,
+    ) -> Result<MessagePage, ServiceError> {
+        self.authorize(who, conv)?;
+        let limit = self.config.limits.page(limit);
+        let before = if before_seq == 0 { Seq::MAX } else { before_seq };
+        let mut messages = self
+            .store
+            .read_before(&who.app, conv, before, limit + 1)
+            .await?;
+        let has_more = messages.len() > limit;
+        messages.truncate(limit);
+        Ok(MessagePage {
+            messages,
+            has_more,
+            last_seq: 0,
+        })
+    }
+
+    /// The user's conversations after `after` (by id).
+    pub async fn conversations(
+        &self,
+        who: &SessionCtx,
+        after: Option<&ConvId>,
+        limit: u32,
+    ) -> Result<ConversationPage, ServiceError> {
+        let limit = self.config.limits.page(limit);
+        let mut entries = self
+            .store
+            .conversations(&who.app, &who.user, after, limit + 1)
+            .await?;
+        let has_more = entries.len() > limit;
+        entries.truncate(limit);
+        Ok(ConversationPage {
+            conversations: entries
+                .into_iter()
+                .map(|e| {
+                    let peer = e.conv.peer_of(&who.user);
+                    (e, peer)
+                })
+                .collect(),
+            has_more,
+        })
+    }
+
+    fn authorize(&self, who: &SessionCtx, conv: &ConvId) -> Result<(), ServiceError> {
+        if conv.has_party(&who.user) {
+            Ok(())
+        } else {
+            Err(ServiceError::new(
+                ErrorKind::Forbidden,
+                "not a member of this conversation",
+            ))
+        }
+    }
+
+    async fn user_exists(&self, app: &AppId, user: &UserId) -> Result<bool, ServiceError> {
+        let key = (app.clone(), user.clone());
+        if self.known_users.lock().contains(&key) {
+            return Ok(true);
+        }
+        let exists = self.store.user_exists(app, user).await?;
+        if exists {
+            self.known_users.lock().insert(key);
+        }
+        Ok(exists)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apps::AppConfig;
+    use magpie_store::MemoryStore;
+    use magpie_types::DeviceId;
+    use tokio::sync::mpsc;
+    use tokio_util::sync::CancellationToken;
+
+    struct FixedClock;
+    impl Clock for FixedClock {
+        fn now_ms(&self) -> u64 {
+            1_800_000_000_000
+        }
+    }
+
+    fn service() -> Service {
+        let apps = AppRegistry::new();
+        apps.upsert(AppConfig {
+            id: AppId::new("a").unwrap(),
+            name: "A".into(),
+            secrets: vec!["s".into()],
+        });
+        Service::new(
+            ServiceConfig {
+                node_id: 1,
+                limits: Limits::default(),
+            },
+            Arc::new(MemoryStore::new()),
+            apps,
+            Arc::new(FixedClock),
+        )
+        .unwrap()
+    }
+
+    fn connect(s: &Service, user: &str, dev: &str) -> (SessionCtx, mpsc::Receiver<Outbound>) {
+        let (tx, rx) = mpsc::channel(16);
+        let ctx = s.sessions().register(
+            AppId::new("a").unwrap(),
+            UserId::new(user).unwrap(),
+            DeviceId::new(dev).unwrap(),
+            tx,
+            CancellationToken::new(),
+        );
+        (ctx, rx)
+    }
+
+    #[tokio::test]
+    async fn send_pushes_to_every_other_device_and_dedups() {
+        let s = service();
+        let app = AppId::new("a").unwrap();
+        for u in ["alice", "bob"] {
+            s.ensure_user(&app, &UserId::new(u).unwrap()).await.unwrap();
+        }
+        let (a1, mut a1rx) = connect(&s, "alice", "d1");
+        let (_a2, mut a2rx) = connect(&s, "alice", "d2");
+        let (_b1, mut b1rx) = connect(&s, "bob", "d1");
+        let cm = ClientMsgId::new("c1").unwrap();
+        let bob = UserId::new("bob").unwrap();
+        let ack = s
+            .send_direct(&a1, bob.clone(), cm.clone(), Content::text("hi"))
+            .await
+            .unwrap();
+        assert_eq!((ack.seq, ack.duplicate), (1, false));
+        assert!(a1rx.try_recv().is_err(), "the sending connection gets the ack only");
+        assert!(matches!(a2rx.try_recv(), Ok(Outbound::Message(_))));
+        assert!(matches!(b1rx.try_recv(), Ok(Outbound::Message(_))));
+        let again = s
+            .send_direct(&a1, bob, cm, Content::text("hi"))
+            .await
+            .unwrap();
+        assert_eq!((again.seq, again.msg_id, again.duplicate), (1, ack.msg_id, true));
+        assert!(b1rx.try_recv().is_err(), "a retry pushes nothing");
+    }
+
+    #[tokio::test]
+    async fn unknown_recipient_and_foreign_conversation_are_refused() {
+        let s = service();
+        let (a1, _rx) = connect(&s, "alice", "d1");
+        let err = s
+            .send_direct(
+                &a1,
+                UserId::new("nobody").unwrap(),
+                ClientMsgId::new("c").unwrap(),
+                Content::text("x"),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::NotFound);
+        let conv = ConvId::parse("p2p:bob:carol").unwrap();
+        let err = s.pull(&a1, &conv, 0, 10).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Forbidden);
+        let err = s.history(&a1, &conv, 0, 10).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Forbidden);
+    }
+}

@@ -1,0 +1,273 @@
+//! The session registry: which devices of which users are online, and how to reach them.
+//!
+//! Each authenticated connection registers a [`SessionHandle`] holding the sending side of
+//! its bounded outbound queue. Fan-out uses `try_send`: a connection whose queue is full is
+//! not keeping up, so it is cancelled (it will sync what it missed when it reconnects)
+//! instead of letting its backlog grow server memory without bound.
+//!
+//! The map is sharded by `(app, user)` hash so that fan-out to different users rarely
+//! contends on one lock. A device that connects again replaces its earlier session, which is
+//! told to go away.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use magpie_store::StoredMessage;
+use magpie_types::{AppId, DeviceId, UserId};
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+const SHARDS: usize = 32;
+
+/// A message on its way to connections, shared by all of them.
+#[derive(Debug)]
+pub struct Delivery {
+    /// The stored message.
+    pub msg: StoredMessage,
+    /// The encoded push frame, filled by the first connection that writes it and reused by
+    /// every other one: a message is encoded once, however many devices receive it.
+    pub encoded: OnceLock<Bytes>,
+}
+
+/// An item in a connection's outbound queue.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    /// Push a message (tracked until the device acknowledges it).
+    Message(Arc<Delivery>),
+    /// Tell the client to go away, then close.
+    GoAway {
+        /// Why.
+        reason: String,
+        /// Whether the client should reconnect.
+        reconnect: bool,
+    },
+}
+
+/// Identity of an authenticated connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionCtx {
+    /// The app.
+    pub app: AppId,
+    /// The user.
+    pub user: UserId,
+    /// The device.
+    pub device: DeviceId,
+    /// Unique id of the connection within this process.
+    pub conn_id: u64,
+}
+
+/// How the registry reaches one connection.
+#[derive(Debug, Clone)]
+struct SessionHandle {
+    conn_id: u64,
+    device: DeviceId,
+    tx: mpsc::Sender<Outbound>,
+    cancel: CancellationToken,
+}
+
+type Shard = Mutex<HashMap<(AppId, UserId), Vec<SessionHandle>>>;
+
+/// All online sessions of this node.
+#[derive(Debug)]
+pub struct SessionRegistry {
+    shards: Vec<Shard>,
+    hasher: RandomState,
+    next_conn: AtomicU64,
+    online: AtomicUsize,
+}
+
+impl Default for SessionRegistry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SessionRegistry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            hasher: RandomState::new(),
+            next_conn: AtomicU64::new(1),
+            online: AtomicUsize::new(0),
+        }
+    }
+
+    /// Registers a connection. If the same device was already online, its earlier session
+    /// is told to go away and removed.
+    pub fn register(
+        &self,
+        app: AppId,
+        user: UserId,
+        device: DeviceId,
+        tx: mpsc::Sender<Outbound>,
+        cancel: CancellationToken,
+    ) -> SessionCtx {
+        let conn_id = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let key = (app.clone(), user.clone());
+        let replaced = {
+            let mut shard = self.shard(&key).lock();
+            let list = shard.entry(key).or_default();
+            let replaced = list
+                .iter()
+                .position(|h| h.device == device)
+                .map(|i| list.swap_remove(i));
+            list.push(SessionHandle {
+                conn_id,
+                device: device.clone(),
+                tx,
+                cancel,
+            });
+            replaced
+        };
+        match replaced {
+            Some(old) => {
+                let sent = old.tx.try_send(Outbound::GoAway {
+                    reason: "this device connected again elsewhere".into(),
+                    reconnect: false,
+                });
+                if sent.is_err() {
+                    old.cancel.cancel();
+                }
+            }
+            None => {
+                self.online.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        SessionCtx {
+            app,
+            user,
+            device,
+            conn_id,
+        }
+    }
+
+    /// Removes a connection (if it is still registered).
+    pub fn unregister(&self, ctx: &SessionCtx) {
+        let key = (ctx.app.clone(), ctx.user.clone());
+        let mut shard = self.shard(&key).lock();
+        if let Some(list) = shard.get_mut(&key) {
+            let before = list.len();
+            list.retain(|h| h.conn_id != ctx.conn_id);
+            if list.len() < before {
+                self.online.fetch_sub(1, Ordering::Relaxed);
+            }
+            if list.is_empty() {
+                shard.remove(&key);
+            }
+        }
+    }
+
+    /// Queues `item` for every connection of `user` except `except` (the connection that
+    /// caused it). Returns how many connections it was queued for.
+    pub fn push_to_user(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        except: Option<u64>,
+        item: &Outbound,
+    ) -> usize {
+        let key = (app.clone(), user.clone());
+        let shard = self.shard(&key).lock();
+        let Some(list) = shard.get(&key) else {
+            return 0;
+        };
+        let mut n = 0;
+        for h in list.iter().filter(|h| Some(h.conn_id) != except) {
+            match h.tx.try_send(item.clone()) {
+                Ok(()) => n += 1,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    tracing::info!(conn = h.conn_id, "outbound queue full; closing slow connection");
+                    h.cancel.cancel();
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        }
+        n
+    }
+
+    /// Tells every connection to go away (graceful drain).
+    pub fn goaway_all(&self, reason: &str) {
+        for shard in &self.shards {
+            for list in shard.lock().values() {
+                for h in list {
+                    let item = Outbound::GoAway {
+                        reason: reason.to_owned(),
+                        reconnect: true,
+                    };
+                    if h.tx.try_send(item).is_err() {
+                        h.cancel.cancel();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Number of registered connections.
+    pub fn online(&self) -> usize {
+        self.online.load(Ordering::Relaxed)
+    }
+
+    /// Number of connections of one user.
+    pub fn devices_of(&self, app: &AppId, user: &UserId) -> usize {
+        let key = (app.clone(), user.clone());
+        self.shard(&key).lock().get(&key).map_or(0, Vec::len)
+    }
+
+    fn shard(&self, key: &(AppId, UserId)) -> &Shard {
+        let h = self.hasher.hash_one(key);
+        // Invariant: SHARDS > 0 and the modulo keeps the index in range.
+        &self.shards[(h % SHARDS as u64) as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids() -> (AppId, UserId) {
+        (AppId::new("a").unwrap(), UserId::new("u").unwrap())
+    }
+
+    fn goaway() -> Outbound {
+        Outbound::GoAway {
+            reason: String::new(),
+            reconnect: true,
+        }
+    }
+
+    #[test]
+    fn replace_and_unregister() {
+        let r = SessionRegistry::new();
+        let (app, user) = ids();
+        let (tx1, mut rx1) = mpsc::channel(4);
+        let (tx2, _rx2) = mpsc::channel(4);
+        let dev = DeviceId::new("d").unwrap();
+        let c1 = r.register(app.clone(), user.clone(), dev.clone(), tx1, CancellationToken::new());
+        let c2 = r.register(app.clone(), user.clone(), dev, tx2, CancellationToken::new());
+        assert!(matches!(rx1.try_recv(), Ok(Outbound::GoAway { reconnect: false, .. })));
+        assert_eq!(r.online(), 1);
+        r.unregister(&c1); // stale: no effect
+        assert_eq!(r.devices_of(&app, &user), 1);
+        r.unregister(&c2);
+        assert_eq!(r.online(), 0);
+    }
+
+    #[test]
+    fn full_queue_cancels_the_connection() {
+        let r = SessionRegistry::new();
+        let (app, user) = ids();
+        let (tx, _rx) = mpsc::channel(1);
+        let cancel = CancellationToken::new();
+        let dev = DeviceId::new("d").unwrap();
+        let c = r.register(app.clone(), user.clone(), dev, tx, cancel.clone());
+        assert_eq!(r.push_to_user(&app, &user, None, &goaway()), 1);
+        assert_eq!(r.push_to_user(&app, &user, None, &goaway()), 0);
+        assert!(cancel.is_cancelled());
+        assert_eq!(r.push_to_user(&app, &user, Some(c.conn_id), &goaway()), 0);
+    }
+}
