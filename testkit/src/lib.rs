@@ -1,1 +1,27 @@
-//! placeholder
+//! Test-only helpers for Magpie.
+//!
+//! - [`server`]: [`TestServer`], a real node started in-process on `127.0.0.1:0` with TCP,
+//!   WebSocket, TLS and secure-WebSocket listeners (a certificate generated per run), the
+//!   demo app and a second app, and embedded storage in a temporary directory.
+//! - [`raw`]: [`RawConn`], a protocol-level connection for sending exactly the bytes a test
+//!   wants (garbage, oversized frames, frames before auth).
+//! - [`checker`]: [`DeliveryChecker`], which proves every device received every accepted
+//!   message exactly once, in `seq` order, without gaps.
+
+pub mod checker;
+pub mod raw;
+pub mod recorder;
+pub mod server;
+
+pub use checker::{DeliveryChecker, Report};
+pub use raw::RawConn;
+pub use recorder::Recorder;
+pub use server::{OTHER_APP, OTHER_SECRET, TestServer, Transport};
+
+/// Parses an identifier literal in tests.
+pub fn id<T: std::str::FromStr>(s: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    s.parse().expect("valid test identifier")
+}

@@ -1,0 +1,143 @@
+//! Command-line syntax.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Magpie: self-hosted instant messaging.
+#[derive(Debug, Parser)]
+#[command(name = "magpie", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a server node (embedded storage by default).
+    Serve(ServeArgs),
+    /// Print a user token signed with an app secret.
+    Token(TokenArgs),
+    /// Send one message and print its ack as JSON.
+    Send(SendArgs),
+    /// Sync, then print every received message as one JSON line.
+    Tail(TailArgs),
+    /// Interactive terminal chat.
+    Chat(ChatArgs),
+}
+
+/// `magpie serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// TOML configuration file (see magpie.example.toml).
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Directory of the embedded store.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// TCP listener address (port 0 picks a free port).
+    #[arg(long)]
+    pub listen_tcp: Option<SocketAddr>,
+    /// WebSocket listener address.
+    #[arg(long)]
+    pub listen_ws: Option<SocketAddr>,
+    /// HTTP listener address (/healthz, /readyz).
+    #[arg(long)]
+    pub listen_http: Option<SocketAddr>,
+    /// Seed the demo app with users alice, bob and carol.
+    #[arg(long)]
+    pub demo: bool,
+    /// Keep everything in memory (lost on exit).
+    #[arg(long)]
+    pub memory: bool,
+}
+
+/// `magpie token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// User id.
+    #[arg(long)]
+    pub user: String,
+    /// Device id.
+    #[arg(long, default_value = "cli")]
+    pub device: String,
+    /// App id.
+    #[arg(long, env = "MAGPIE_APP", default_value = "demo")]
+    pub app: String,
+    /// App secret (defaults to the demo app's public dev secret for app `demo`).
+    #[arg(long, env = "MAGPIE_APP_SECRET", hide_env_values = true)]
+    pub app_secret: Option<String>,
+    /// Validity in seconds.
+    #[arg(long, default_value_t = 86_400)]
+    pub ttl: u64,
+}
+
+/// Flags shared by the client commands.
+#[derive(Debug, Args, Clone)]
+pub struct ClientArgs {
+    /// Server URL: tcp://, tls://, ws:// or wss://.
+    #[arg(long, env = "MAGPIE_SERVER", default_value = "tcp://127.0.0.1:7700")]
+    pub server: String,
+    /// A user token (instead of --as).
+    #[arg(long, env = "MAGPIE_TOKEN", hide_env_values = true, conflicts_with = "as_user")]
+    pub token: Option<String>,
+    /// Act as this user, minting a token from the app secret.
+    #[arg(long = "as", value_name = "USER")]
+    pub as_user: Option<String>,
+    /// App id for --as.
+    #[arg(long, env = "MAGPIE_APP", default_value = "demo")]
+    pub app: String,
+    /// App secret for --as (defaults to the demo app's public dev secret for app `demo`).
+    #[arg(long, env = "MAGPIE_APP_SECRET", hide_env_values = true)]
+    pub app_secret: Option<String>,
+    /// Device id (default: a fresh `cli-…` id per run).
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Extra trusted CA certificate (PEM), for tls:// and wss:// with a private CA.
+    #[arg(long)]
+    pub ca_cert: Option<PathBuf>,
+}
+
+/// `magpie send`.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// Connection and identity.
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Recipient user id.
+    #[arg(long)]
+    pub to: String,
+    /// Client message id (default: random). Reusing one returns the original ack.
+    #[arg(long)]
+    pub client_msg_id: Option<String>,
+    /// Give up after this many seconds (default: keep retrying until acked).
+    #[arg(long)]
+    pub timeout: Option<f64>,
+    /// The text to send.
+    pub text: String,
+}
+
+/// `magpie tail`.
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    /// Connection and identity.
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Exit after this many seconds without a new message (default: run until killed).
+    #[arg(long)]
+    pub until_idle: Option<f64>,
+}
+
+/// `magpie chat`.
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// Connection and identity.
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Start talking to this user (default: the most recent conversation's peer).
+    #[arg(long)]
+    pub to: Option<String>,
+}

@@ -1,0 +1,22 @@
+//! The subcommands.
+
+pub mod chat;
+pub mod client_args;
+pub mod json;
+pub mod send;
+pub mod serve;
+pub mod tail;
+pub mod token;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the chosen subcommand.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(a) => serve::run(a).await,
+        Command::Token(a) => token::run(a),
+        Command::Send(a) => send::run(a).await,
+        Command::Tail(a) => tail::run(a).await,
+        Command::Chat(a) => chat::run(a).await,
+    }
+}

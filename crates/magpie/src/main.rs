@@ -1,0 +1,31 @@
+//! `magpie`: the one binary.
+//!
+//! - `serve`: run a node ([`cmd::serve`]).
+//! - `token`: mint a user token ([`cmd::token`]).
+//! - `send`, `tail`, `chat`: client commands on the Rust SDK ([`cmd::send`], [`cmd::tail`],
+//!   [`cmd::chat`]); shared client flags in [`cmd::client_args`].
+//!
+//! Output meant for scripts is JSON on stdout; logs go to stderr.
+
+mod cli;
+mod cmd;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("magpie: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(cmd::run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("magpie: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
