@@ -34,7 +34,10 @@ impl Report {
     /// Panics with the details unless the run was clean.
     pub fn assert_clean(&self) {
         assert!(
-            self.lost == 0 && self.duplicates == 0 && self.order_violations == 0 && self.conflicts == 0,
+            self.lost == 0
+                && self.duplicates == 0
+                && self.order_violations == 0
+                && self.conflicts == 0,
             "delivery contract violated: {self:#?}"
         );
     }
@@ -46,12 +49,15 @@ impl Report {
     }
 }
 
+/// What one device received, per conversation, in arrival order.
+type Received = HashMap<ConvId, Vec<(Seq, Option<ClientMsgId>)>>;
+
 /// Records acks and receipts; see the module docs.
 #[derive(Debug, Default)]
 pub struct DeliveryChecker {
     accepted: HashMap<ConvId, BTreeMap<Seq, ClientMsgId>>,
     /// Per device: its user and what it received, per conversation, in arrival order.
-    devices: BTreeMap<String, (UserId, HashMap<ConvId, Vec<(Seq, Option<ClientMsgId>)>>)>,
+    devices: BTreeMap<String, (UserId, Received)>,
     conflicts: Vec<String>,
 }
 
@@ -137,7 +143,9 @@ impl DeliveryChecker {
                         && cmid.as_ref() != Some(want)
                     {
                         r.conflicts += 1;
-                        r.note(format!("{device} {conv}: seq {seq} is {cmid:?}, acked as {want}"));
+                        r.note(format!(
+                            "{device} {conv}: seq {seq} is {cmid:?}, acked as {want}"
+                        ));
                     }
                 }
                 for seq in 1..=last {
@@ -155,7 +163,9 @@ impl DeliveryChecker {
                 }
                 for seq in counts.keys().filter(|s| **s > last) {
                     r.conflicts += 1;
-                    r.note(format!("{device} {conv}: seq {seq} beyond the log's end {last}"));
+                    r.note(format!(
+                        "{device} {conv}: seq {seq} beyond the log's end {last}"
+                    ));
                 }
             }
         }

@@ -114,7 +114,10 @@ impl RawConn {
     /// Sends `Hello` and asserts it succeeded.
     pub async fn login(&mut self, token: &str) {
         let f = self.hello(token).await;
-        assert!(matches!(f.body, Some(Body::HelloOk(_))), "login failed: {f:?}");
+        assert!(
+            matches!(f.body, Some(Body::HelloOk(_))),
+            "login failed: {f:?}"
+        );
     }
 }
 

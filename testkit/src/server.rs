@@ -54,8 +54,11 @@ impl TestServer {
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
-        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-            .expect("generate certificate");
+        let cert = rcgen::generate_simple_self_signed(vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+        ])
+        .expect("generate certificate");
         let cert_path = dir.path().join("cert.pem");
         let key_path = dir.path().join("key.pem");
         let ca_pem = cert.cert.pem().into_bytes();
@@ -201,7 +204,13 @@ impl TestServer {
     }
 
     /// A client configuration in any app.
-    pub fn client_config_in(&self, app: &str, t: Transport, user: &str, device: &str) -> ClientConfig {
+    pub fn client_config_in(
+        &self,
+        app: &str,
+        t: Transport,
+        user: &str,
+        device: &str,
+    ) -> ClientConfig {
         ClientConfig::new(self.url(t), self.token(app, user, device))
             .add_root_certificates_pem(&self.ca_pem)
             .expect("CA certificate parses")

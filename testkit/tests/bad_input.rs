@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use magpie_client::{ConvId, UserId};
 use magpie_proto::pb::{self, ErrorCode};
 use magpie_proto::{Body, frame};
-use magpie_client::{ConvId, UserId};
 use magpie_testkit::raw::{Next, error_code, hello_frame, send_frame};
 use magpie_testkit::server::{expired_token, token_with};
 use magpie_testkit::{OTHER_APP, OTHER_SECRET, RawConn, Recorder, TestServer, Transport, id};
@@ -17,7 +17,9 @@ fn u(s: &str) -> UserId {
 /// A healthy client still works: the proof that the server kept serving.
 async fn still_serving(server: &TestServer) {
     let (x, _e) = server.connect(Transport::Tcp, "alice", "probe").await;
-    x.send_text(&u("bob"), "still here").await.expect("server still serves");
+    x.send_text(&u("bob"), "still here")
+        .await
+        .expect("server still serves");
     x.close().await;
 }
 
@@ -56,7 +58,9 @@ async fn garbage_and_oversized_frames_get_typed_errors() {
     // Random bytes of many shapes never take the server down.
     for seed in 0..50u32 {
         let mut c = RawConn::connect(addr).await;
-        let noise: Vec<u8> = (0..(seed * 37 % 300)).map(|i| (i.wrapping_mul(seed + 7) % 251) as u8).collect();
+        let noise: Vec<u8> = (0..(seed * 37 % 300))
+            .map(|i| (i.wrapping_mul(seed + 7) % 251) as u8)
+            .collect();
         c.send_raw(&noise).await;
         drop(c);
     }
@@ -81,16 +85,25 @@ async fn nothing_is_accepted_before_a_valid_hello() {
     // Signed with the wrong secret (a forged identity).
     let mut c = RawConn::connect(addr).await;
     let forged = token_with("demo", "guessed-secret-guessed-secret", "bob", "evil", 60);
-    assert_eq!(error_code(&c.hello(&forged).await), Some(ErrorCode::Unauthenticated));
+    assert_eq!(
+        error_code(&c.hello(&forged).await),
+        Some(ErrorCode::Unauthenticated)
+    );
 
     // Signed with another app's secret but naming the demo app.
     let mut c = RawConn::connect(addr).await;
     let cross = token_with("demo", OTHER_SECRET, "bob", "evil", 60);
-    assert_eq!(error_code(&c.hello(&cross).await), Some(ErrorCode::Unauthenticated));
+    assert_eq!(
+        error_code(&c.hello(&cross).await),
+        Some(ErrorCode::Unauthenticated)
+    );
 
     let mut c = RawConn::connect(addr).await;
     let old = expired_token("demo", magpie_server::demo::DEMO_SECRET, "alice", "d", 10);
-    assert_eq!(error_code(&c.hello(&old).await), Some(ErrorCode::TokenExpired));
+    assert_eq!(
+        error_code(&c.hello(&old).await),
+        Some(ErrorCode::TokenExpired)
+    );
 
     let mut c = RawConn::connect(addr).await;
     let mut h = hello_frame(&server.token("demo", "alice", "d"));
@@ -103,9 +116,14 @@ async fn nothing_is_accepted_before_a_valid_hello() {
     // A second Hello is refused but the session goes on.
     let mut c = RawConn::connect(addr).await;
     c.login(&server.token("demo", "alice", "twice")).await;
-    c.send(&hello_frame(&server.token("demo", "bob", "x"))).await;
-    assert_eq!(error_code(&c.recv_reply().await), Some(ErrorCode::AlreadyAuthenticated));
-    c.send(&send_frame(5, "bob", "after-second-hello", "x")).await;
+    c.send(&hello_frame(&server.token("demo", "bob", "x")))
+        .await;
+    assert_eq!(
+        error_code(&c.recv_reply().await),
+        Some(ErrorCode::AlreadyAuthenticated)
+    );
+    c.send(&send_frame(5, "bob", "after-second-hello", "x"))
+        .await;
     let ack = c.recv_reply().await;
     match ack.body {
         Some(Body::SendAck(a)) => assert_eq!(ack.request_id, 5, "{a:?}"),
@@ -146,7 +164,10 @@ async fn unauthenticated_connections_per_ip_are_capped() {
             Next::Closed | Next::Silent => {}
         }
     }
-    assert!(refused, "a fourth unauthenticated connection was not refused");
+    assert!(
+        refused,
+        "a fourth unauthenticated connection was not refused"
+    );
     // Authenticating releases the slot.
     idle[0].login(&server.token("demo", "alice", "p0")).await;
     let mut c = RawConn::connect(addr).await;
@@ -164,40 +185,104 @@ async fn other_apps_users_and_foreign_conversations_are_out_of_reach() {
     // dave exists only in the other app.
     c.send(&send_frame(2, "dave", "to-dave", "hi")).await;
     let f = c.recv_reply().await;
-    assert_eq!((f.request_id, error_code(&f)), (2, Some(ErrorCode::NotFound)));
+    assert_eq!(
+        (f.request_id, error_code(&f)),
+        (2, Some(ErrorCode::NotFound))
+    );
 
     // Reading a conversation alice is not part of.
-    c.send(&frame(3, Body::Pull(pb::PullRequest { conversation: "p2p:bob:carol".into(), after_seq: 0, limit: 10 }))).await;
+    c.send(&frame(
+        3,
+        Body::Pull(pb::PullRequest {
+            conversation: "p2p:bob:carol".into(),
+            after_seq: 0,
+            limit: 10,
+        }),
+    ))
+    .await;
     let f = c.recv_reply().await;
-    assert_eq!((f.request_id, error_code(&f)), (3, Some(ErrorCode::Forbidden)));
-    c.send(&frame(4, Body::History(pb::HistoryRequest { conversation: "p2p:bob:carol".into(), before_seq: 0, limit: 10 }))).await;
-    assert_eq!(error_code(&c.recv_reply().await), Some(ErrorCode::Forbidden));
+    assert_eq!(
+        (f.request_id, error_code(&f)),
+        (3, Some(ErrorCode::Forbidden))
+    );
+    c.send(&frame(
+        4,
+        Body::History(pb::HistoryRequest {
+            conversation: "p2p:bob:carol".into(),
+            before_seq: 0,
+            limit: 10,
+        }),
+    ))
+    .await;
+    assert_eq!(
+        error_code(&c.recv_reply().await),
+        Some(ErrorCode::Forbidden)
+    );
 
     // Malformed requests are refused with INVALID_ARGUMENT and the session continues.
     for (rid, bad) in [
         (5, send_frame(5, "bob", "", "empty id")),
         (6, send_frame(6, "b:ob", "x1", "bad recipient")),
-        (7, frame(7, Body::Send(pb::SendRequest { client_msg_id: "x2".into(), to: None, content: None }))),
-        (8, frame(8, Body::Pull(pb::PullRequest { conversation: "nonsense".into(), after_seq: 0, limit: 1 }))),
+        (
+            7,
+            frame(
+                7,
+                Body::Send(pb::SendRequest {
+                    client_msg_id: "x2".into(),
+                    to: None,
+                    content: None,
+                }),
+            ),
+        ),
+        (
+            8,
+            frame(
+                8,
+                Body::Pull(pb::PullRequest {
+                    conversation: "nonsense".into(),
+                    after_seq: 0,
+                    limit: 1,
+                }),
+            ),
+        ),
     ] {
         c.send(&bad).await;
         let f = c.recv_reply().await;
-        assert_eq!((f.request_id, error_code(&f)), (rid, Some(ErrorCode::InvalidArgument)));
+        assert_eq!(
+            (f.request_id, error_code(&f)),
+            (rid, Some(ErrorCode::InvalidArgument))
+        );
     }
     // A message over the content limit (32 KiB) but under the frame limit (64 KiB).
-    c.send(&send_frame(9, "bob", "big", &"x".repeat(40_000))).await;
-    assert_eq!(error_code(&c.recv_reply().await), Some(ErrorCode::MessageTooLarge));
+    c.send(&send_frame(9, "bob", "big", &"x".repeat(40_000)))
+        .await;
+    assert_eq!(
+        error_code(&c.recv_reply().await),
+        Some(ErrorCode::MessageTooLarge)
+    );
 
     // Nothing was stored: the other app's dave has no conversation, and the demo log
     // between alice and bob holds only what a valid send put there.
-    let (dave, dev) = magpie_client::Client::connect(server.client_config_in(OTHER_APP, Transport::Tcp, "dave", "d"))
-        .await
-        .unwrap();
+    let (dave, dev) = magpie_client::Client::connect(server.client_config_in(
+        OTHER_APP,
+        Transport::Tcp,
+        "dave",
+        "d",
+    ))
+    .await
+    .unwrap();
     let rd = Recorder::spawn(dev);
     assert!(dave.conversations().await.unwrap().is_empty());
     let (alice, _e) = server.connect(Transport::Tcp, "alice", "check").await;
     let conv = ConvId::direct(&u("alice"), &u("bob"));
-    assert!(alice.history(&conv, 0, 10).await.unwrap().messages.is_empty());
+    assert!(
+        alice
+            .history(&conv, 0, 10)
+            .await
+            .unwrap()
+            .messages
+            .is_empty()
+    );
     assert!(rd.messages().is_empty());
     server.shutdown().await;
 }
@@ -209,11 +294,16 @@ async fn the_sender_is_always_the_authenticated_user() {
     let rb = Recorder::spawn(bev);
     let mut c = RawConn::connect(server.addr(Transport::Tcp)).await;
     c.login(&server.token("demo", "alice", "d")).await;
-    c.send(&send_frame(1, "bob", "who-am-i", "from alice")).await;
+    c.send(&send_frame(1, "bob", "who-am-i", "from alice"))
+        .await;
     assert!(matches!(c.recv_reply().await.body, Some(Body::SendAck(_))));
     let conv = ConvId::direct(&u("alice"), &u("bob"));
     rb.wait_for_seq(&conv, 1).await;
-    let m = rb.messages().into_iter().find(|m| m.conversation == conv).unwrap();
+    let m = rb
+        .messages()
+        .into_iter()
+        .find(|m| m.conversation == conv)
+        .unwrap();
     assert_eq!(m.from.as_str(), "alice");
     bob.close().await;
     server.shutdown().await;
@@ -227,7 +317,9 @@ async fn text_websocket_messages_are_refused() {
     let url = format!("ws://{}/", server.addr(Transport::Ws));
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     ws.send(Message::Text("hello?".into())).await.unwrap();
-    let reply = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .unwrap();
     let Some(Ok(Message::Binary(b))) = reply else {
         panic!("expected an error frame, got {reply:?}")
     };

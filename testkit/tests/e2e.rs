@@ -20,12 +20,19 @@ async fn last_seq(c: &Client, conv: &ConvId) -> u64 {
 async fn every_transport_delivers_exactly_once_in_order() {
     let server = TestServer::start().await;
     for t in Transport::ALL {
-        let (a, b) = (format!("a-{t:?}").to_lowercase(), format!("b-{t:?}").to_lowercase());
+        let (a, b) = (
+            format!("a-{t:?}").to_lowercase(),
+            format!("b-{t:?}").to_lowercase(),
+        );
         server.add_users("demo", &[&a, &b]).await;
         let (a1, a1ev) = server.connect(t, &a, "d1").await;
         let (_a2, a2ev) = server.connect(Transport::Tcp, &a, "d2").await;
         let (b1, b1ev) = server.connect(t, &b, "d1").await;
-        let (ra1, ra2, rb1) = (Recorder::spawn(a1ev), Recorder::spawn(a2ev), Recorder::spawn(b1ev));
+        let (ra1, ra2, rb1) = (
+            Recorder::spawn(a1ev),
+            Recorder::spawn(a2ev),
+            Recorder::spawn(b1ev),
+        );
         let conv = ConvId::direct(&u(&a), &u(&b));
         let n = 40;
         let (ua, ub) = (u(&a), u(&b));
@@ -92,7 +99,10 @@ async fn offline_device_syncs_the_whole_history_in_pages() {
         .with_page_sizes(7, 1);
     let (y, yev) = Client::connect(config).await.unwrap();
     let ry = Recorder::spawn(yev);
-    let (cx, cz) = (ConvId::direct(&u("sx"), &u("sy")), ConvId::direct(&u("sz"), &u("sy")));
+    let (cx, cz) = (
+        ConvId::direct(&u("sx"), &u("sy")),
+        ConvId::direct(&u("sz"), &u("sy")),
+    );
     ry.wait_for_seq(&cx, 45).await;
     ry.wait_for_seq(&cz, 5).await;
     checker.device("y", &u("sy"));
@@ -115,7 +125,8 @@ async fn history_pages_backwards_by_cursor() {
         x.send_text(&u("hy"), format!("h{i}")).await.unwrap();
     }
     let conv = ConvId::direct(&u("hx"), &u("hy"));
-    let seqs = |p: &magpie_client::HistoryPage| p.messages.iter().map(|m| m.seq).collect::<Vec<_>>();
+    let seqs =
+        |p: &magpie_client::HistoryPage| p.messages.iter().map(|m| m.seq).collect::<Vec<_>>();
     let p1 = x.history(&conv, 0, 10).await.unwrap();
     assert_eq!(seqs(&p1), (16..=25).rev().collect::<Vec<_>>());
     assert!(p1.has_more);
@@ -136,18 +147,29 @@ async fn a_retry_returns_the_original_ack_across_reconnects() {
     let ry = Recorder::spawn(yev);
     let cmid: ClientMsgId = id("retry-me");
     let (x1, _e1) = server.connect(Transport::Tcp, "rx", "d").await;
-    let first = x1.send_with_id(&u("ry"), cmid.clone(), magpie_client::Content::text("once")).await.unwrap();
+    let first = x1
+        .send_with_id(&u("ry"), cmid.clone(), magpie_client::Content::text("once"))
+        .await
+        .unwrap();
     x1.close().await;
     // A new connection (as after a crash of the client) retries the same id.
     let (x2, _e2) = server.connect(Transport::Ws, "rx", "d").await;
-    let again = x2.send_with_id(&u("ry"), cmid, magpie_client::Content::text("once")).await.unwrap();
+    let again = x2
+        .send_with_id(&u("ry"), cmid, magpie_client::Content::text("once"))
+        .await
+        .unwrap();
     assert!(!first.duplicate && again.duplicate);
     assert_eq!((again.msg_id, again.seq), (first.msg_id, first.seq));
     let conv = ConvId::direct(&u("rx"), &u("ry"));
     // A later message proves the receiver has seen everything before it.
     x2.send_text(&u("ry"), "after").await.unwrap();
     ry.wait_for_seq(&conv, 2).await;
-    let got: Vec<_> = ry.messages().iter().filter(|m| m.conversation == conv).map(|m| m.seq).collect();
+    let got: Vec<_> = ry
+        .messages()
+        .iter()
+        .filter(|m| m.conversation == conv)
+        .map(|m| m.seq)
+        .collect();
     assert_eq!(got, vec![1, 2]);
     assert_eq!(last_seq(&y, &conv).await, 2);
     server.shutdown().await;

@@ -77,7 +77,13 @@ impl<P: Clone> DeliveryTracker<P> {
 
     /// Records that `(conv, seq)` was pushed at `now`. Pushing a message that is already
     /// pending keeps the earlier record (the device will ack either copy).
-    pub fn on_push(&mut self, conv: ConvId, seq: Seq, payload: P, now: u64) -> Result<(), Overflow> {
+    pub fn on_push(
+        &mut self,
+        conv: ConvId,
+        seq: Seq,
+        payload: P,
+        now: u64,
+    ) -> Result<(), Overflow> {
         let key = (conv, seq);
         if self.pending.contains_key(&key) {
             return Ok(());

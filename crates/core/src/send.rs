@@ -103,9 +103,21 @@ mod tests {
             ..Limits::default()
         };
         let cm = ClientMsgId::new("c").unwrap();
-        let ok = validate_direct(&limits, &u("a"), u("b"), cm.clone(), Content::text("0123456789"));
+        let ok = validate_direct(
+            &limits,
+            &u("a"),
+            u("b"),
+            cm.clone(),
+            Content::text("0123456789"),
+        );
         assert_eq!(ok.unwrap().parties, vec![u("a"), u("b")]);
-        let err = validate_direct(&limits, &u("a"), u("b"), cm.clone(), Content::text("01234567890"));
+        let err = validate_direct(
+            &limits,
+            &u("a"),
+            u("b"),
+            cm.clone(),
+            Content::text("01234567890"),
+        );
         assert_eq!(err.unwrap_err().kind(), ErrorKind::MessageTooLarge);
         let mut c = Content::text("");
         for i in 0..40 {

@@ -52,7 +52,14 @@ pub async fn serve(
     permit: PreauthPermit,
     handshake_deadline: Instant,
 ) {
-    let Some(hello) = handshake(&mut stream, &mut sink, &service, &config, handshake_deadline).await
+    let Some(hello) = handshake(
+        &mut stream,
+        &mut sink,
+        &service,
+        &config,
+        handshake_deadline,
+    )
+    .await
     else {
         return;
     };
@@ -114,7 +121,13 @@ async fn handshake(
 ) -> Option<Hello> {
     let first = match tokio::time::timeout_at(deadline, stream.next()).await {
         Err(_) => {
-            fatal(sink, config, ErrorCode::HandshakeTimeout, "no Hello in time").await;
+            fatal(
+                sink,
+                config,
+                ErrorCode::HandshakeTimeout,
+                "no Hello in time",
+            )
+            .await;
             return None;
         }
         Ok(None) => return None,
@@ -126,7 +139,13 @@ async fn handshake(
     };
     let request_id = first.request_id;
     let Some(Body::Hello(hello)) = first.body else {
-        fatal(sink, config, ErrorCode::AuthRequired, "the first frame must be Hello").await;
+        fatal(
+            sink,
+            config,
+            ErrorCode::AuthRequired,
+            "the first frame must be Hello",
+        )
+        .await;
         return None;
     };
     if hello.protocol_version != PROTOCOL_VERSION {
@@ -134,7 +153,12 @@ async fn handshake(
             "protocol version {} is not supported; this server speaks {PROTOCOL_VERSION}",
             hello.protocol_version
         );
-        send_close(sink, config, error_frame(request_id, ErrorCode::UnsupportedVersion, msg)).await;
+        send_close(
+            sink,
+            config,
+            error_frame(request_id, ErrorCode::UnsupportedVersion, msg),
+        )
+        .await;
         return None;
     }
     let identity = match service.authenticate(&hello.token) {
@@ -240,7 +264,11 @@ impl Session {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    async fn outbound(&mut self, first: Outbound, rx: &mut mpsc::Receiver<Outbound>) -> Result<(), End> {
+    async fn outbound(
+        &mut self,
+        first: Outbound,
+        rx: &mut mpsc::Receiver<Outbound>,
+    ) -> Result<(), End> {
         let mut item = Some(first);
         let mut fed = 0;
         while let Some(current) = item.take() {
@@ -258,7 +286,10 @@ impl Session {
                     {
                         return Err(End::DeliveryFailed);
                     }
-                    self.sink.feed(Outgoing::Encoded(bytes)).await.map_err(End::Io)?;
+                    self.sink
+                        .feed(Outgoing::Encoded(bytes))
+                        .await
+                        .map_err(End::Io)?;
                 }
                 Outbound::GoAway { reason, reconnect } => {
                     let f = frame(0, Body::Goaway(pb::GoAway { reason, reconnect }));
@@ -277,7 +308,11 @@ impl Session {
     async fn on_tick(&mut self, last_heard: Instant) -> Result<(), End> {
         if last_heard.elapsed() > self.config.idle_timeout() {
             let _ = self
-                .write_now(Outgoing::Frame(error_frame(0, ErrorCode::IdleTimeout, "idle for too long")))
+                .write_now(Outgoing::Frame(error_frame(
+                    0,
+                    ErrorCode::IdleTimeout,
+                    "idle for too long",
+                )))
                 .await;
             return Err(End::Idle);
         }
@@ -287,7 +322,10 @@ impl Session {
             Poll::Failed => Err(End::DeliveryFailed),
             Poll::Resend(frames) => {
                 for bytes in frames {
-                    self.sink.feed(Outgoing::Encoded(bytes)).await.map_err(End::Io)?;
+                    self.sink
+                        .feed(Outgoing::Encoded(bytes))
+                        .await
+                        .map_err(End::Io)?;
                 }
                 self.flush().await
             }
@@ -297,7 +335,9 @@ impl Session {
     async fn incoming(&mut self, f: Frame) -> Result<(), End> {
         let rid = f.request_id;
         let Some(body) = f.body else {
-            return self.reply(error_frame(rid, ErrorCode::BadFrame, "frame has no body")).await;
+            return self
+                .reply(error_frame(rid, ErrorCode::BadFrame, "frame has no body"))
+                .await;
         };
         match body {
             Body::Ping(p) => {
@@ -318,21 +358,22 @@ impl Session {
                 }
                 Ok(())
             }
-            Body::Send(req) => {
-                match parse_send(req) {
-                    Ok((to, cmid, content)) => {
-                        let (svc, ctx) = (self.service.clone(), self.ctx.clone());
-                        self.in_flight.push(Box::pin(async move {
-                            match svc.send_direct(&ctx, to, cmid, content).await {
-                                Ok(ack) => wire::send_ack(rid, &ack),
-                                Err(e) => wire::service_error(rid, &e),
-                            }
-                        }));
-                        Ok(())
-                    }
-                    Err(msg) => self.reply(error_frame(rid, ErrorCode::InvalidArgument, msg)).await,
+            Body::Send(req) => match parse_send(req) {
+                Ok((to, cmid, content)) => {
+                    let (svc, ctx) = (self.service.clone(), self.ctx.clone());
+                    self.in_flight.push(Box::pin(async move {
+                        match svc.send_direct(&ctx, to, cmid, content).await {
+                            Ok(ack) => wire::send_ack(rid, &ack),
+                            Err(e) => wire::service_error(rid, &e),
+                        }
+                    }));
+                    Ok(())
                 }
-            }
+                Err(msg) => {
+                    self.reply(error_frame(rid, ErrorCode::InvalidArgument, msg))
+                        .await
+                }
+            },
             Body::Pull(p) => {
                 let Ok(conv) = ConvId::parse(&p.conversation) else {
                     return self.bad_conversation(rid).await;
@@ -378,8 +419,12 @@ impl Session {
                 Ok(())
             }
             Body::Hello(_) => {
-                self.reply(error_frame(rid, ErrorCode::AlreadyAuthenticated, "already authenticated"))
-                    .await
+                self.reply(error_frame(
+                    rid,
+                    ErrorCode::AlreadyAuthenticated,
+                    "already authenticated",
+                ))
+                .await
             }
             Body::HelloOk(_)
             | Body::Error(_)
@@ -390,15 +435,23 @@ impl Session {
             | Body::PullResult(_)
             | Body::HistoryResult(_)
             | Body::Goaway(_) => {
-                self.reply(error_frame(rid, ErrorCode::BadFrame, "clients may not send this frame"))
-                    .await
+                self.reply(error_frame(
+                    rid,
+                    ErrorCode::BadFrame,
+                    "clients may not send this frame",
+                ))
+                .await
             }
         }
     }
 
     async fn bad_conversation(&mut self, rid: u64) -> Result<(), End> {
-        self.reply(error_frame(rid, ErrorCode::InvalidArgument, "malformed conversation id"))
-            .await
+        self.reply(error_frame(
+            rid,
+            ErrorCode::InvalidArgument,
+            "malformed conversation id",
+        ))
+        .await
     }
 
     async fn reply(&mut self, f: Frame) -> Result<(), End> {
@@ -407,7 +460,9 @@ impl Session {
 
     async fn write_now(&mut self, o: Outgoing) -> Result<(), std::io::Error> {
         self.sink.feed(o).await?;
-        self.flush().await.map_err(|_| std::io::Error::other("write timed out"))
+        self.flush()
+            .await
+            .map_err(|_| std::io::Error::other("write timed out"))
     }
 
     async fn flush(&mut self) -> Result<(), End> {
@@ -427,7 +482,8 @@ fn parse_send(
         Some(send_request::To::User(u)) => UserId::new(u).map_err(|e| format!("recipient: {e}"))?,
         None => return Err("missing recipient".into()),
     };
-    let content = content_from_pb(req.content.ok_or("missing content")?).map_err(|e| e.to_string())?;
+    let content =
+        content_from_pb(req.content.ok_or("missing content")?).map_err(|e| e.to_string())?;
     Ok((to, cmid, content))
 }
 

@@ -24,6 +24,6 @@ pub mod transport;
 pub mod wire;
 
 pub use config::GatewayConfig;
-pub use listener::Protocol;
 pub use listener::Gateway;
+pub use listener::Protocol;
 pub use tls::{TlsError, load_server_config};

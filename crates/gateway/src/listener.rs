@@ -96,7 +96,10 @@ impl Gateway {
         self.stop_accepting.cancel();
         self.service.sessions().goaway_all("server shutting down");
         self.tasks.close();
-        if tokio::time::timeout(grace, self.tasks.wait()).await.is_err() {
+        if tokio::time::timeout(grace, self.tasks.wait())
+            .await
+            .is_err()
+        {
             self.close_connections.cancel();
             let _ = tokio::time::timeout(Duration::from_secs(2), self.tasks.wait()).await;
         }
@@ -127,7 +130,11 @@ impl Gateway {
         };
         let Some(permit) = permit else {
             tracing::info!(%peer, "too many unauthenticated connections from this address");
-            let f = error_frame(0, ErrorCode::TooManyConnections, "too many unauthenticated connections from this address");
+            let f = error_frame(
+                0,
+                ErrorCode::TooManyConnections,
+                "too many unauthenticated connections from this address",
+            );
             let _ = tokio::time::timeout(self.config.write_timeout, async {
                 use futures_util::SinkExt;
                 sink.send(Outgoing::Frame(f)).await?;

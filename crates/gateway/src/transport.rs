@@ -86,14 +86,14 @@ where
             Err(e) => Some(Err(ReadError::Io(e.to_string()))),
         }
     });
-    let sink = sink
-        .sink_map_err(|e| io::Error::other(e.to_string()))
-        .with(|o: Outgoing| async move {
-            let bytes: Bytes = match o {
-                Outgoing::Frame(f) => encode_frame(&f),
-                Outgoing::Encoded(b) => b,
-            };
-            Ok::<_, io::Error>(WsMessage::Binary(bytes))
-        });
+    let sink =
+        sink.sink_map_err(|e| io::Error::other(e.to_string()))
+            .with(|o: Outgoing| async move {
+                let bytes: Bytes = match o {
+                    Outgoing::Frame(f) => encode_frame(&f),
+                    Outgoing::Encoded(b) => b,
+                };
+                Ok::<_, io::Error>(WsMessage::Binary(bytes))
+            });
     (Box::pin(stream), Box::pin(sink))
 }

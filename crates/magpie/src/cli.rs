@@ -82,7 +82,12 @@ pub struct ClientArgs {
     #[arg(long, env = "MAGPIE_SERVER", default_value = "tcp://127.0.0.1:7700")]
     pub server: String,
     /// A user token (instead of --as).
-    #[arg(long, env = "MAGPIE_TOKEN", hide_env_values = true, conflicts_with = "as_user")]
+    #[arg(
+        long,
+        env = "MAGPIE_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "as_user"
+    )]
     pub token: Option<String>,
     /// Act as this user, minting a token from the app secret.
     #[arg(long = "as", value_name = "USER")]

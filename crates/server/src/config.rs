@@ -217,8 +217,17 @@ fn millis(d: Duration) -> u64 {
 
 /// Top-level keys of [`Config`], for filtering environment variables.
 const TOP_LEVEL_KEYS: &[&str] = &[
-    "node_id", "data_dir", "storage", "demo", "listen", "tls", "limits", "gateway", "apps",
-    "shutdown_grace_ms", "log_format",
+    "node_id",
+    "data_dir",
+    "storage",
+    "demo",
+    "listen",
+    "tls",
+    "limits",
+    "gateway",
+    "apps",
+    "shutdown_grace_ms",
+    "log_format",
 ];
 
 impl Config {
@@ -267,20 +276,31 @@ impl Config {
         if self.limits.max_message_bytes >= self.limits.max_frame_bytes {
             return bad("limits.max_message_bytes must be below limits.max_frame_bytes".into());
         }
-        if self.limits.max_page == 0 || self.gateway.outbound_queue == 0 || self.gateway.max_in_flight == 0 {
+        if self.limits.max_page == 0
+            || self.gateway.outbound_queue == 0
+            || self.gateway.max_in_flight == 0
+        {
             return bad("limits.max_page, gateway.outbound_queue and gateway.max_in_flight must be positive".into());
         }
         if self.gateway.heartbeat_interval_ms < 100 || self.gateway.ack_timeout_ms < 10 {
-            return bad("gateway.heartbeat_interval_ms must be ≥ 100 and ack_timeout_ms ≥ 10".into());
+            return bad(
+                "gateway.heartbeat_interval_ms must be ≥ 100 and ack_timeout_ms ≥ 10".into(),
+            );
         }
         if !["text", "json"].contains(&self.log_format.as_str()) {
-            return bad(format!("log_format must be \"text\" or \"json\", not {:?}", self.log_format));
+            return bad(format!(
+                "log_format must be \"text\" or \"json\", not {:?}",
+                self.log_format
+            ));
         }
         for a in &self.apps {
             magpie_types::AppId::new(a.id.as_str())
                 .map_err(|e| ConfigError::Invalid(format!("apps: {e}")))?;
             if a.secret.len() < 16 {
-                return bad(format!("apps: the secret of app {:?} must be at least 16 bytes", a.id));
+                return bad(format!(
+                    "apps: the secret of app {:?} must be at least 16 bytes",
+                    a.id
+                ));
             }
         }
         Ok(())
@@ -326,8 +346,10 @@ mod tests {
         let text = include_str!("../../../magpie.example.toml");
         let cfg = Config::from_toml(text).expect("example config parses");
         // The example documents the defaults (plus commented-out optional keys).
-        let mut want = Config::default();
-        want.demo = cfg.demo;
+        let want = Config {
+            demo: cfg.demo,
+            ..Config::default()
+        };
         assert_eq!(cfg, want);
     }
 

@@ -6,7 +6,7 @@
 //! - [`messaging`]: [`Service`], the operations a connection performs: send, pull, history,
 //!   conversation list.
 //! - [`clock`]: the time source ([`Clock`]), injectable for tests.
-//! - [`error`]: [`ServiceError`].
+//! - [`error`]: the error type, [`ServiceError`].
 //!
 //! The service knows nothing of sockets or wire formats: the gateway converts frames to the
 //! calls here and [`sessions::Outbound`] items back to frames.

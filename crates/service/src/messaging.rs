@@ -129,7 +129,9 @@ impl Service {
 
     /// Verifies a user token against the apps' current secrets.
     pub fn authenticate(&self, token: &str) -> Result<Identity, AuthError> {
-        auth::verify(token, self.clock.now_ms() / 1000, |app| self.apps.secrets(app))
+        auth::verify(token, self.clock.now_ms() / 1000, |app| {
+            self.apps.secrets(app)
+        })
     }
 
     /// Records that a user exists (on first login, or when seeding).
@@ -240,7 +242,11 @@ impl Service {
     ) -> Result<MessagePage, ServiceError> {
         self.authorize(who, conv)?;
         let limit = self.config.limits.page(limit);
-        let before = if before_seq == 0 { Seq::MAX } else { before_seq };
+        let before = if before_seq == 0 {
+            Seq::MAX
+        } else {
+            before_seq
+        };
         let mut messages = self
             .store
             .read_before(&who.app, conv, before, limit + 1)
@@ -368,14 +374,20 @@ mod tests {
             .await
             .unwrap();
         assert_eq!((ack.seq, ack.duplicate), (1, false));
-        assert!(a1rx.try_recv().is_err(), "the sending connection gets the ack only");
+        assert!(
+            a1rx.try_recv().is_err(),
+            "the sending connection gets the ack only"
+        );
         assert!(matches!(a2rx.try_recv(), Ok(Outbound::Message(_))));
         assert!(matches!(b1rx.try_recv(), Ok(Outbound::Message(_))));
         let again = s
             .send_direct(&a1, bob, cm, Content::text("hi"))
             .await
             .unwrap();
-        assert_eq!((again.seq, again.msg_id, again.duplicate), (1, ack.msg_id, true));
+        assert_eq!(
+            (again.seq, again.msg_id, again.duplicate),
+            (1, ack.msg_id, true)
+        );
         assert!(b1rx.try_recv().is_err(), "a retry pushes nothing");
     }
 

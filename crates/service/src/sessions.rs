@@ -181,7 +181,10 @@ impl SessionRegistry {
             match h.tx.try_send(item.clone()) {
                 Ok(()) => n += 1,
                 Err(mpsc::error::TrySendError::Full(_)) => {
-                    tracing::info!(conn = h.conn_id, "outbound queue full; closing slow connection");
+                    tracing::info!(
+                        conn = h.conn_id,
+                        "outbound queue full; closing slow connection"
+                    );
                     h.cancel.cancel();
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => {}
@@ -247,9 +250,27 @@ mod tests {
         let (tx1, mut rx1) = mpsc::channel(4);
         let (tx2, _rx2) = mpsc::channel(4);
         let dev = DeviceId::new("d").unwrap();
-        let c1 = r.register(app.clone(), user.clone(), dev.clone(), tx1, CancellationToken::new());
-        let c2 = r.register(app.clone(), user.clone(), dev, tx2, CancellationToken::new());
-        assert!(matches!(rx1.try_recv(), Ok(Outbound::GoAway { reconnect: false, .. })));
+        let c1 = r.register(
+            app.clone(),
+            user.clone(),
+            dev.clone(),
+            tx1,
+            CancellationToken::new(),
+        );
+        let c2 = r.register(
+            app.clone(),
+            user.clone(),
+            dev,
+            tx2,
+            CancellationToken::new(),
+        );
+        assert!(matches!(
+            rx1.try_recv(),
+            Ok(Outbound::GoAway {
+                reconnect: false,
+                ..
+            })
+        ));
         assert_eq!(r.online(), 1);
         r.unregister(&c1); // stale: no effect
         assert_eq!(r.devices_of(&app, &user), 1);

@@ -90,12 +90,23 @@ pub async fn apps_are_isolated<S: Store>(s: S) {
     assert!(matches!(a, AppendOutcome::Stored(ref m) if m.seq == 1));
     assert!(matches!(b, AppendOutcome::Stored(ref m) if m.seq == 1));
     let conv = ConvId::direct(&user("alice"), &user("bob"));
-    let in1 = s.read_after(&app("app1"), &conv, 0, 10).await.expect("read");
+    let in1 = s
+        .read_after(&app("app1"), &conv, 0, 10)
+        .await
+        .expect("read");
     assert_eq!(in1.len(), 1);
     assert_eq!(in1[0].content.as_text(), Some("in app1"));
     s.put_user(&app("app1"), &user("zed")).await.expect("put");
-    assert!(s.user_exists(&app("app1"), &user("zed")).await.expect("exists"));
-    assert!(!s.user_exists(&app("app2"), &user("zed")).await.expect("exists"));
+    assert!(
+        s.user_exists(&app("app1"), &user("zed"))
+            .await
+            .expect("exists")
+    );
+    assert!(
+        !s.user_exists(&app("app2"), &user("zed"))
+            .await
+            .expect("exists")
+    );
     assert_eq!(
         s.conversations(&app("app2"), &user("alice"), None, 10)
             .await
@@ -103,53 +114,113 @@ pub async fn apps_are_isolated<S: Store>(s: S) {
             .len(),
         1
     );
-    assert!(s
-        .conversations(&app("app3"), &user("alice"), None, 10)
-        .await
-        .expect("conversations")
-        .is_empty());
+    assert!(
+        s.conversations(&app("app3"), &user("alice"), None, 10)
+            .await
+            .expect("conversations")
+            .is_empty()
+    );
 }
 
 /// Reads page forwards and backwards correctly, at the edges too.
 pub async fn paging_reads<S: Store>(s: S) {
     for i in 1..=30u64 {
-        s.append(request("a", "alice", "bob", &format!("m{i}"), &format!("t{i}")))
-            .await
-            .expect("append");
+        s.append(request(
+            "a",
+            "alice",
+            "bob",
+            &format!("m{i}"),
+            &format!("t{i}"),
+        ))
+        .await
+        .expect("append");
     }
     let conv = ConvId::direct(&user("alice"), &user("bob"));
     let a = app("a");
     let page = s.read_after(&a, &conv, 0, 10).await.expect("read");
-    assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), (1..=10).collect::<Vec<_>>());
+    assert_eq!(
+        page.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (1..=10).collect::<Vec<_>>()
+    );
     let page = s.read_after(&a, &conv, 25, 10).await.expect("read");
-    assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), (26..=30).collect::<Vec<_>>());
-    assert!(s.read_after(&a, &conv, 30, 10).await.expect("read").is_empty());
-    assert!(s.read_after(&a, &conv, u64::MAX, 10).await.expect("read").is_empty());
+    assert_eq!(
+        page.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (26..=30).collect::<Vec<_>>()
+    );
+    assert!(
+        s.read_after(&a, &conv, 30, 10)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    assert!(
+        s.read_after(&a, &conv, u64::MAX, 10)
+            .await
+            .expect("read")
+            .is_empty()
+    );
     let back = s.read_before(&a, &conv, u64::MAX, 5).await.expect("read");
-    assert_eq!(back.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![30, 29, 28, 27, 26]);
+    assert_eq!(
+        back.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![30, 29, 28, 27, 26]
+    );
     let back = s.read_before(&a, &conv, 4, 10).await.expect("read");
-    assert_eq!(back.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![3, 2, 1]);
-    assert!(s.read_before(&a, &conv, 1, 10).await.expect("read").is_empty());
-    assert_eq!(page_text(&s.read_after(&a, &conv, 4, 1).await.expect("read")), "t5");
+    assert_eq!(
+        back.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![3, 2, 1]
+    );
+    assert!(
+        s.read_before(&a, &conv, 1, 10)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    assert_eq!(
+        page_text(&s.read_after(&a, &conv, 4, 1).await.expect("read")),
+        "t5"
+    );
     let other = ConvId::direct(&user("x"), &user("y"));
-    assert!(s.read_after(&a, &other, 0, 10).await.expect("read").is_empty());
+    assert!(
+        s.read_after(&a, &other, 0, 10)
+            .await
+            .expect("read")
+            .is_empty()
+    );
 }
 
 fn page_text(page: &[crate::StoredMessage]) -> String {
-    page.iter().filter_map(|m| m.content.as_text()).collect::<Vec<_>>().join(",")
+    page.iter()
+        .filter_map(|m| m.content.as_text())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The per-user index lists each party's conversations with the latest seq, paged by id.
 pub async fn conversation_index<S: Store>(s: S) {
-    s.append(request("a", "alice", "bob", "1", "x")).await.expect("append");
-    s.append(request("a", "alice", "carol", "2", "x")).await.expect("append");
-    s.append(request("a", "bob", "alice", "3", "x")).await.expect("append");
+    s.append(request("a", "alice", "bob", "1", "x"))
+        .await
+        .expect("append");
+    s.append(request("a", "alice", "carol", "2", "x"))
+        .await
+        .expect("append");
+    s.append(request("a", "bob", "alice", "3", "x"))
+        .await
+        .expect("append");
     let a = app("a");
-    let list = s.conversations(&a, &user("alice"), None, 10).await.expect("list");
-    let got: Vec<_> = list.iter().map(|e| (e.conv.as_str().to_owned(), e.last_seq)).collect();
+    let list = s
+        .conversations(&a, &user("alice"), None, 10)
+        .await
+        .expect("list");
+    let got: Vec<_> = list
+        .iter()
+        .map(|e| (e.conv.as_str().to_owned(), e.last_seq))
+        .collect();
     assert_eq!(
         got,
-        vec![("p2p:alice:bob".to_owned(), 2), ("p2p:alice:carol".to_owned(), 1)]
+        vec![
+            ("p2p:alice:bob".to_owned(), 2),
+            ("p2p:alice:carol".to_owned(), 1)
+        ]
     );
     let page = s
         .conversations(&a, &user("alice"), Some(&list[0].conv), 10)
@@ -157,8 +228,17 @@ pub async fn conversation_index<S: Store>(s: S) {
         .expect("list");
     assert_eq!(page.len(), 1);
     assert_eq!(page[0].conv.as_str(), "p2p:alice:carol");
-    assert_eq!(s.conversations(&a, &user("alice"), None, 1).await.expect("list").len(), 1);
-    let carol = s.conversations(&a, &user("carol"), None, 10).await.expect("list");
+    assert_eq!(
+        s.conversations(&a, &user("alice"), None, 1)
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
+    let carol = s
+        .conversations(&a, &user("carol"), None, 10)
+        .await
+        .expect("list");
     assert_eq!(carol.len(), 1);
 }
 
@@ -173,7 +253,11 @@ pub async fn concurrent_appends<S: Store>(s: S) {
             let mut seqs = Vec::new();
             for i in 0..40 {
                 // Every worker also retries a shared id, to race dedup.
-                let cmid = if i % 10 == 0 { format!("shared{i}") } else { format!("w{w}m{i}") };
+                let cmid = if i % 10 == 0 {
+                    format!("shared{i}")
+                } else {
+                    format!("w{w}m{i}")
+                };
                 let out = s
                     .append(request("a", "alice", "bob", &cmid, "x"))
                     .await
@@ -196,7 +280,10 @@ pub async fn concurrent_appends<S: Store>(s: S) {
     assert_eq!(set.len(), expected);
     assert_eq!(*all.iter().max().expect("nonempty"), expected as u64);
     let conv = ConvId::direct(&user("alice"), &user("bob"));
-    let log = s.read_after(&app("a"), &conv, 0, 10_000).await.expect("read");
+    let log = s
+        .read_after(&app("a"), &conv, 0, 10_000)
+        .await
+        .expect("read");
     assert_eq!(log.len(), expected);
     let cmids: HashSet<_> = log.iter().map(|m| m.client_msg_id.clone()).collect();
     assert_eq!(cmids.len(), expected, "no client_msg_id stored twice");
@@ -208,9 +295,12 @@ pub async fn content_roundtrips<S: Store>(s: S) {
     r.content = Content {
         kind: magpie_types::ContentType::Custom,
         body: (0..=255u8).collect(),
-        metadata: [("k".to_owned(), "v".to_owned()), ("ü".to_owned(), "€".to_owned())]
-            .into_iter()
-            .collect(),
+        metadata: [
+            ("k".to_owned(), "v".to_owned()),
+            ("ü".to_owned(), "€".to_owned()),
+        ]
+        .into_iter()
+        .collect(),
     };
     r.msg_id = 987_654_321;
     let want = r.content.clone();

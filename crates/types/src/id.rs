@@ -220,7 +220,10 @@ mod tests {
         assert!(UserId::new("alice").is_ok());
         assert_eq!(UserId::new(""), Err(IdError::Empty { kind: "user id" }));
         assert!(matches!(UserId::new("a:b"), Err(IdError::BadChar { .. })));
-        assert!(matches!(UserId::new("x".repeat(65)), Err(IdError::TooLong { .. })));
+        assert!(matches!(
+            UserId::new("x".repeat(65)),
+            Err(IdError::TooLong { .. })
+        ));
     }
 
     #[test]
@@ -237,7 +240,15 @@ mod tests {
 
     #[test]
     fn malformed_conversations_are_refused() {
-        for s in ["", "p2p", "p2p:a", "p2p:b:a", "p2p:a:b:c", "grp:x", "p2p::a"] {
+        for s in [
+            "",
+            "p2p",
+            "p2p:a",
+            "p2p:b:a",
+            "p2p:a:b:c",
+            "grp:x",
+            "p2p::a",
+        ] {
             assert_eq!(ConvId::parse(s), Err(IdError::BadConversation), "{s}");
         }
     }

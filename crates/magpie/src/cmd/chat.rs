@@ -26,7 +26,9 @@ pub async fn run(a: ChatArgs) -> anyhow::Result<()> {
         None => anyhow::bail!("the server did not say who we are"),
     };
     let mut peer: Option<UserId> = a.to.map(UserId::new).transpose()?;
-    println!("signed in as {me}. Type a message and press Enter. Commands: /to USER, /list, /history [N], /quit");
+    println!(
+        "signed in as {me}. Type a message and press Enter. Commands: /to USER, /list, /history [N], /quit"
+    );
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut synced = false;
     let mut backlog: BTreeMap<ConvId, VecDeque<Message>> = BTreeMap::new();
@@ -115,7 +117,9 @@ async fn handle_line(
         Some("/list") => match client.conversations().await {
             Ok(list) => {
                 for c in list {
-                    let who = c.peer.map_or_else(|| c.conversation.to_string(), |p| p.to_string());
+                    let who = c
+                        .peer
+                        .map_or_else(|| c.conversation.to_string(), |p| p.to_string());
                     println!("  {who}: {} messages", c.last_seq);
                 }
             }
@@ -162,7 +166,9 @@ async fn show_history(client: &Client, me: &UserId, peer: &UserId, n: u32) {
 }
 
 fn print_message(me: &UserId, current_peer: Option<&UserId>, m: &Message) {
-    let text = m.text().map_or_else(|| format!("[{}]", m.content.kind.name()), str::to_owned);
+    let text = m
+        .text()
+        .map_or_else(|| format!("[{}]", m.content.kind.name()), str::to_owned);
     let other = m.conversation.peer_of(me);
     let elsewhere = match (current_peer, &other) {
         (Some(p), Some(o)) => p != o,

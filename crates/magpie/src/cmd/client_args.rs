@@ -23,9 +23,9 @@ pub fn secret_for(app: &AppId, given: Option<&str>) -> anyhow::Result<String> {
     match given {
         Some(s) => Ok(s.to_owned()),
         None if app.as_str() == magpie_server::demo::DEMO_APP => Ok(DEMO_SECRET.to_owned()),
-        None => anyhow::bail!(
-            "app {app} needs a secret: pass --app-secret or set MAGPIE_APP_SECRET"
-        ),
+        None => {
+            anyhow::bail!("app {app} needs a secret: pass --app-secret or set MAGPIE_APP_SECRET")
+        }
     }
 }
 
@@ -41,12 +41,20 @@ pub fn config(a: &ClientArgs) -> anyhow::Result<(ClientConfig, Option<UserId>)> 
                 None => DeviceId::new(format!("cli-{:08x}", rand::random::<u32>()))?,
             };
             let secret = secret_for(&app, a.app_secret.as_deref())?;
-            let token = magpie_core::auth::mint(&app, secret.as_bytes(), &user, &device, now_secs(), 7 * 86_400)?;
+            let token = magpie_core::auth::mint(
+                &app,
+                secret.as_bytes(),
+                &user,
+                &device,
+                now_secs(),
+                7 * 86_400,
+            )?;
             (token, Some(user))
         }
         (None, None) => anyhow::bail!("say who you are: --as USER or --token TOKEN"),
     };
-    let mut config = ClientConfig::new(a.server.clone(), token).with_client_name(format!("magpie-cli/{}", env!("CARGO_PKG_VERSION")));
+    let mut config = ClientConfig::new(a.server.clone(), token)
+        .with_client_name(format!("magpie-cli/{}", env!("CARGO_PKG_VERSION")));
     if let Some(path) = &a.ca_cert {
         let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         config = config.add_root_certificates_pem(&pem)?;

@@ -18,7 +18,11 @@ pub async fn run(a: SendArgs) -> anyhow::Result<()> {
     let result = match a.client_msg_id {
         Some(id) => {
             client
-                .send_with_id(&to, ClientMsgId::new(id)?, magpie_client::Content::text(a.text))
+                .send_with_id(
+                    &to,
+                    ClientMsgId::new(id)?,
+                    magpie_client::Content::text(a.text),
+                )
                 .await
         }
         None => client.send_text(&to, a.text).await,

@@ -1,0 +1,253 @@
+//! Frames from the server: replies matched to their requests by id, pushes, goaway and
+//! connection-fatal errors.
+
+use magpie_proto::{Body, Frame, pb};
+use magpie_types::ConvId;
+use tokio::time::Instant;
+
+use super::{Driver, Inflight};
+use crate::error::ErrorCode;
+use crate::order::Verdict;
+use crate::outbox::PendingSend;
+use crate::transport::TransportError;
+use crate::{ClientError, Event, Message, SendAck};
+
+impl Driver {
+    pub(super) fn on_read(&mut self, frame: Option<Result<Frame, TransportError>>) {
+        match frame {
+            Some(Ok(frame)) => {
+                if let Some(s) = self.session.as_mut() {
+                    s.last_recv = Instant::now();
+                }
+                self.on_frame(frame);
+            }
+            Some(Err(e)) => self.connection_lost(format!("read failed: {e}")),
+            None => self.connection_lost("closed by the server".into()),
+        }
+    }
+
+    // ---- frames -------------------------------------------------------------------------
+
+    fn on_frame(&mut self, frame: Frame) {
+        let Some(body) = frame.body else {
+            tracing::debug!("ignoring a frame without a body");
+            return;
+        };
+        if frame.request_id != 0 {
+            let what = self
+                .session
+                .as_mut()
+                .and_then(|s| s.inflight.remove(&frame.request_id));
+            match what {
+                Some((_, Inflight::Request(key))) => self.on_request_reply(key, body),
+                Some((_, Inflight::List)) => self.on_list_reply(body),
+                Some((_, Inflight::Pull(conv))) => self.on_pull_reply(&conv, body),
+                None => match body {
+                    // Answers to pings, or to a send that timed out meanwhile.
+                    Body::Pong(_) => {}
+                    Body::SendAck(ack) => self.ack_hint(&ack),
+                    _ => tracing::debug!(id = frame.request_id, "ignoring a reply to no request"),
+                },
+            }
+            return;
+        }
+        match body {
+            Body::Push(push) => self.on_push(push),
+            Body::Goaway(goaway) => self.on_goaway(goaway),
+            Body::Error(e) => self.on_connection_error(&e),
+            Body::Pong(_) => {}
+            _ => tracing::debug!("ignoring an unexpected server frame"),
+        }
+    }
+
+    fn on_request_reply(&mut self, key: u64, body: Body) {
+        if !self.outbox.is_send(key) {
+            let result = match body {
+                // A send that timed out meanwhile: its ack still tells where the log is.
+                Body::SendAck(ack) => {
+                    self.ack_hint(&ack);
+                    return;
+                }
+                Body::Error(e) => Err(ClientError::rejected(&e)),
+                other => Ok(other),
+            };
+            self.outbox.finish_query(key, result);
+            return;
+        }
+        match body {
+            Body::SendAck(ack) => {
+                if let Some(send) = self.outbox.take_send(key) {
+                    self.on_send_ack(send, ack);
+                }
+            }
+            Body::Error(e) => {
+                let code = ErrorCode::from_wire(e.code);
+                let give_up = code.is_definite_rejection()
+                    || matches!(
+                        code,
+                        ErrorCode::BadFrame
+                            | ErrorCode::FrameTooLarge
+                            | ErrorCode::AlreadyAuthenticated
+                            | ErrorCode::Unknown(_)
+                    );
+                if give_up {
+                    if let Some(send) = self.outbox.take_send(key) {
+                        send.resolve(Err(ClientError::rejected(&e)));
+                    }
+                } else {
+                    tracing::debug!(%code, "send failed; retrying with the same client message id");
+                    self.retry_send(key);
+                }
+            }
+            _ => {
+                tracing::warn!("unexpected answer to a send; retrying it");
+                self.retry_send(key);
+            }
+        }
+    }
+
+    fn retry_send(&mut self, key: u64) {
+        if let Some(failures) = self.outbox.note_failure(key) {
+            let delay = self.config.backoff.next_delay(failures - 1);
+            self.outbox.retry_send_at(key, Instant::now() + delay);
+        }
+    }
+
+    /// Resolves a send and, if it is the conversation's next message, delivers it to the
+    /// application as a message (built from the request and the ack).
+    fn on_send_ack(&mut self, send: PendingSend, ack: pb::SendAck) {
+        let Some(info) = self.session.as_ref().map(|s| s.info.clone()) else {
+            return;
+        };
+        if ack.seq == 0 {
+            send.resolve(Err(ClientError::Protocol("send ack with seq 0".into())));
+            return;
+        }
+        let conversation = ConvId::parse(&ack.conversation)
+            .unwrap_or_else(|_| ConvId::direct(&info.user_id, &send.to));
+        let result = SendAck {
+            client_msg_id: send.client_msg_id.clone(),
+            msg_id: ack.msg_id,
+            conversation: conversation.clone(),
+            seq: ack.seq,
+            server_time: ack.server_time_ms,
+            duplicate: ack.duplicate,
+        };
+        if self.orderer.on_message(&conversation, ack.seq) == Verdict::Deliver {
+            self.events.emit(Event::Message(Message {
+                conversation,
+                seq: ack.seq,
+                msg_id: ack.msg_id,
+                from: info.user_id,
+                from_device: Some(info.device_id),
+                client_msg_id: Some(send.client_msg_id.clone()),
+                content: send.content.clone(),
+                server_time: ack.server_time_ms,
+            }));
+        }
+        send.resolve(Ok(result));
+    }
+
+    fn ack_hint(&mut self, ack: &pb::SendAck) {
+        if let Ok(conv) = ConvId::parse(&ack.conversation) {
+            self.orderer.on_known(&conv, ack.seq);
+        }
+    }
+
+    fn on_list_reply(&mut self, body: Body) {
+        let now = Instant::now();
+        let Some(s) = self.session.as_mut() else {
+            return;
+        };
+        match body {
+            Body::ConversationList(list) => {
+                if let Some(next) = s.sync.on_page(&list, &mut self.orderer) {
+                    s.request(Inflight::List, Body::ListConversations(next), now);
+                }
+            }
+            Body::Error(e) => {
+                let e = ClientError::rejected(&e);
+                self.connection_lost(format!("sync failed: {e}"));
+            }
+            _ => self.connection_lost("sync failed: unexpected answer to the list".into()),
+        }
+    }
+
+    fn on_pull_reply(&mut self, conv: &ConvId, body: Body) {
+        match body {
+            Body::PullResult(page) => {
+                for m in page.messages {
+                    self.accept(m);
+                }
+                self.orderer
+                    .pull_finished(conv, page.has_more, page.last_seq);
+            }
+            Body::Error(e) => {
+                tracing::warn!(%conv, code = %ErrorCode::from_wire(e.code), "pull failed: {}", e.message);
+                self.orderer.pull_failed(conv);
+            }
+            _ => {
+                tracing::warn!(%conv, "unexpected answer to a pull");
+                self.orderer.pull_failed(conv);
+            }
+        }
+    }
+
+    fn on_push(&mut self, push: pb::Push) {
+        let delivered: Vec<pb::Delivered> = push
+            .messages
+            .iter()
+            .map(|m| pb::Delivered {
+                conversation: m.conversation.clone(),
+                seq: m.seq,
+            })
+            .collect();
+        for m in push.messages {
+            self.accept(m);
+        }
+        // Every received message is acknowledged, duplicates and gaps included: the pull
+        // (or the cursor) already covers them.
+        if let Some(s) = self.session.as_mut()
+            && !delivered.is_empty()
+        {
+            let ack = Body::PushAck(pb::PushAck { delivered });
+            s.out.push_back(magpie_proto::frame(0, ack));
+        }
+    }
+
+    /// Applies the ordering rule to one message from the server.
+    fn accept(&mut self, m: pb::Message) {
+        match Message::from_pb(m) {
+            Ok(msg) => {
+                if self.orderer.on_message(&msg.conversation, msg.seq) == Verdict::Deliver {
+                    self.events.emit(Event::Message(msg));
+                }
+            }
+            Err(e) => tracing::warn!("dropping a malformed message: {e}"),
+        }
+    }
+
+    fn on_goaway(&mut self, goaway: pb::GoAway) {
+        if goaway.reconnect {
+            self.connection_lost(format!("server going away: {}", goaway.reason));
+        } else {
+            let error = ClientError::GoneAway {
+                reason: goaway.reason,
+            };
+            self.events.emit(Event::Error(error.clone()));
+            self.stop(error);
+        }
+    }
+
+    /// An error with request id 0: fatal for the connection.
+    fn on_connection_error(&mut self, e: &pb::Error) {
+        let error = ClientError::rejected(e);
+        if error.code().is_some_and(ErrorCode::is_fatal_for_token) {
+            if let Some(token) = self.drop_session() {
+                self.token_refused(Some(token), error);
+            }
+        } else {
+            self.connection_lost(error.to_string());
+        }
+    }
+}

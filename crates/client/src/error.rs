@@ -1,0 +1,216 @@
+//! Errors returned by the SDK, and the server's error codes in a form applications can match.
+
+use std::fmt;
+
+use magpie_proto::pb;
+
+/// A server error code (the `ErrorCode` of the wire protocol).
+///
+/// Codes this SDK does not know (added by a newer server) arrive as [`ErrorCode::Unknown`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// The frame could not be decoded.
+    BadFrame,
+    /// The frame exceeds the maximum frame size.
+    FrameTooLarge,
+    /// The client's protocol version is not supported.
+    UnsupportedVersion,
+    /// A frame other than Hello arrived before authentication.
+    AuthRequired,
+    /// The token is invalid.
+    Unauthenticated,
+    /// The token has expired.
+    TokenExpired,
+    /// Hello was not received in time.
+    HandshakeTimeout,
+    /// A second Hello on an authenticated connection.
+    AlreadyAuthenticated,
+    /// A field is missing or malformed.
+    InvalidArgument,
+    /// The message content exceeds the size limit.
+    MessageTooLarge,
+    /// The target does not exist in this app.
+    NotFound,
+    /// The user may not do this.
+    Forbidden,
+    /// Too many requests.
+    RateLimited,
+    /// The server could not complete the request; it may be retried.
+    Unavailable,
+    /// An internal server error.
+    Internal,
+    /// Too many connections from this address before authentication.
+    TooManyConnections,
+    /// The connection was idle for too long.
+    IdleTimeout,
+    /// A code this SDK does not know (or 0, unspecified).
+    Unknown(i32),
+}
+
+impl ErrorCode {
+    /// The code for a wire value.
+    pub fn from_wire(code: i32) -> Self {
+        use pb::ErrorCode as W;
+        match W::try_from(code) {
+            Ok(W::BadFrame) => Self::BadFrame,
+            Ok(W::FrameTooLarge) => Self::FrameTooLarge,
+            Ok(W::UnsupportedVersion) => Self::UnsupportedVersion,
+            Ok(W::AuthRequired) => Self::AuthRequired,
+            Ok(W::Unauthenticated) => Self::Unauthenticated,
+            Ok(W::TokenExpired) => Self::TokenExpired,
+            Ok(W::HandshakeTimeout) => Self::HandshakeTimeout,
+            Ok(W::AlreadyAuthenticated) => Self::AlreadyAuthenticated,
+            Ok(W::InvalidArgument) => Self::InvalidArgument,
+            Ok(W::MessageTooLarge) => Self::MessageTooLarge,
+            Ok(W::NotFound) => Self::NotFound,
+            Ok(W::Forbidden) => Self::Forbidden,
+            Ok(W::RateLimited) => Self::RateLimited,
+            Ok(W::Unavailable) => Self::Unavailable,
+            Ok(W::Internal) => Self::Internal,
+            Ok(W::TooManyConnections) => Self::TooManyConnections,
+            Ok(W::IdleTimeout) => Self::IdleTimeout,
+            Ok(W::Unspecified) | Err(_) => Self::Unknown(code),
+        }
+    }
+
+    /// The stable name of the code, as in the protocol schema (`NOT_FOUND`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::BadFrame => "BAD_FRAME",
+            Self::FrameTooLarge => "FRAME_TOO_LARGE",
+            Self::UnsupportedVersion => "UNSUPPORTED_VERSION",
+            Self::AuthRequired => "AUTH_REQUIRED",
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::TokenExpired => "TOKEN_EXPIRED",
+            Self::HandshakeTimeout => "HANDSHAKE_TIMEOUT",
+            Self::AlreadyAuthenticated => "ALREADY_AUTHENTICATED",
+            Self::InvalidArgument => "INVALID_ARGUMENT",
+            Self::MessageTooLarge => "MESSAGE_TOO_LARGE",
+            Self::NotFound => "NOT_FOUND",
+            Self::Forbidden => "FORBIDDEN",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::Unavailable => "UNAVAILABLE",
+            Self::Internal => "INTERNAL",
+            Self::TooManyConnections => "TOO_MANY_CONNECTIONS",
+            Self::IdleTimeout => "IDLE_TIMEOUT",
+            Self::Unknown(_) => "UNKNOWN",
+        }
+    }
+
+    /// A definite rejection of a send: the message was not stored, and retrying the same
+    /// request cannot succeed.
+    pub fn is_definite_rejection(self) -> bool {
+        matches!(
+            self,
+            Self::InvalidArgument | Self::MessageTooLarge | Self::NotFound | Self::Forbidden
+        )
+    }
+
+    /// A transient failure: the same request may be retried (with the same client message id).
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Self::Unavailable | Self::RateLimited | Self::Internal)
+    }
+
+    /// Fatal for the token in use: reconnecting with the same token cannot succeed.
+    pub fn is_fatal_for_token(self) -> bool {
+        matches!(
+            self,
+            Self::Unauthenticated | Self::TokenExpired | Self::UnsupportedVersion
+        )
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unknown(code) => write!(f, "UNKNOWN({code})"),
+            known => f.write_str(known.name()),
+        }
+    }
+}
+
+/// Why an SDK call failed, or what went wrong on the connection (see
+/// [`Event::Error`](crate::Event::Error)).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The configuration is invalid (URL, certificates, settings).
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The server answered with an error. For a send, a definite rejection means the message
+    /// was not stored.
+    #[error("rejected by the server ({code}): {message}")]
+    Rejected {
+        /// The server's error code.
+        code: ErrorCode,
+        /// The server's explanation.
+        message: String,
+    },
+    /// The connection could not be established or failed (I/O, TLS, WebSocket).
+    #[error("connection failed: {0}")]
+    Connection(String),
+    /// The token provider returned an error.
+    #[error("token provider failed: {0}")]
+    Token(String),
+    /// The server broke the protocol.
+    #[error("protocol violation: {0}")]
+    Protocol(String),
+    /// The server asked this client to go away and not to reconnect.
+    #[error("the server asked the client not to reconnect: {reason}")]
+    GoneAway {
+        /// The reason the server gave.
+        reason: String,
+    },
+    /// The request or send did not complete in the configured time. For a send, the outcome
+    /// is unknown: the message may still have been stored (it then arrives through sync).
+    #[error("timed out")]
+    Timeout,
+    /// The client was closed (by [`Client::close`](crate::Client::close), or because every
+    /// [`Client`](crate::Client) handle was dropped, or after a fatal error).
+    #[error("the client is closed")]
+    Closed,
+}
+
+impl ClientError {
+    /// The server's error code, if this error came from the server.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            Self::Rejected { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn rejected(e: &pb::Error) -> Self {
+        Self::Rejected {
+            code: ErrorCode::from_wire(e.code),
+            message: e.message.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_codes_map_and_classify() {
+        assert_eq!(
+            ErrorCode::from_wire(pb::ErrorCode::NotFound as i32),
+            ErrorCode::NotFound
+        );
+        assert_eq!(ErrorCode::from_wire(0), ErrorCode::Unknown(0));
+        assert_eq!(ErrorCode::from_wire(999), ErrorCode::Unknown(999));
+        assert_eq!(ErrorCode::Unknown(999).to_string(), "UNKNOWN(999)");
+        assert_eq!(ErrorCode::TokenExpired.to_string(), "TOKEN_EXPIRED");
+        assert!(ErrorCode::Forbidden.is_definite_rejection());
+        assert!(ErrorCode::RateLimited.is_retryable());
+        assert!(!ErrorCode::RateLimited.is_definite_rejection());
+        assert!(ErrorCode::UnsupportedVersion.is_fatal_for_token());
+        // Every named wire code maps to a named SDK code.
+        for code in 1..=17 {
+            assert!(!matches!(ErrorCode::from_wire(code), ErrorCode::Unknown(_)));
+        }
+    }
+}
