@@ -12,10 +12,19 @@ const LADDER: &[(&str, &[&str])] = &[
     ("magpie-core", &["magpie-types"]),
     ("magpie-store", &["magpie-types"]),
     ("magpie-store-embedded", &["magpie-types", "magpie-store"]),
-    ("magpie-service", &["magpie-types", "magpie-core", "magpie-store"]),
+    (
+        "magpie-service",
+        &["magpie-types", "magpie-core", "magpie-store"],
+    ),
     (
         "magpie-gateway",
-        &["magpie-types", "magpie-proto", "magpie-core", "magpie-store", "magpie-service"],
+        &[
+            "magpie-types",
+            "magpie-proto",
+            "magpie-core",
+            "magpie-store",
+            "magpie-service",
+        ],
     ),
     (
         "magpie-server",
@@ -29,7 +38,15 @@ const LADDER: &[(&str, &[&str])] = &[
         ],
     ),
     ("magpie-client", &["magpie-types", "magpie-proto"]),
-    ("magpie", &["magpie-types", "magpie-core", "magpie-server", "magpie-client"]),
+    (
+        "magpie",
+        &[
+            "magpie-types",
+            "magpie-core",
+            "magpie-server",
+            "magpie-client",
+        ],
+    ),
     (
         "magpie-testkit",
         &[
@@ -53,7 +70,11 @@ fn metadata() -> serde_json::Value {
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .output()
         .expect("run cargo metadata");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("metadata is JSON")
 }
 
@@ -84,9 +105,9 @@ fn crates_only_depend_on_crates_above_them() {
         }
         let name = pkg["name"].as_str().expect("name");
         seen.insert(name.to_owned());
-        let allowed = ladder
-            .get(name)
-            .unwrap_or_else(|| panic!("crate {name} is not on the ladder: add it to ARCHITECTURE.md and here"));
+        let allowed = ladder.get(name).unwrap_or_else(|| {
+            panic!("crate {name} is not on the ladder: add it to ARCHITECTURE.md and here")
+        });
         for dep in normal_deps(pkg).iter().filter(|d| d.starts_with("magpie")) {
             assert!(
                 allowed.contains(&dep.as_str()),
@@ -103,6 +124,9 @@ fn crates_only_depend_on_crates_above_them() {
         }
     }
     for (name, _) in LADDER {
-        assert!(seen.contains(*name), "ladder names {name}, which is not in the workspace");
+        assert!(
+            seen.contains(*name),
+            "ladder names {name}, which is not in the workspace"
+        );
     }
 }

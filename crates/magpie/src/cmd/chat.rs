@@ -31,6 +31,8 @@ pub async fn run(a: ChatArgs) -> anyhow::Result<()> {
     );
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut synced = false;
+    // Say "connection lost" once per outage, not once per reconnect attempt.
+    let mut online = true;
     let mut backlog: BTreeMap<ConvId, VecDeque<Message>> = BTreeMap::new();
     loop {
         tokio::select! {
@@ -75,10 +77,12 @@ pub async fn run(a: ChatArgs) -> anyhow::Result<()> {
                             None => println!("no conversations yet: start one with /to USER"),
                         }
                     }
-                    Event::Connection(ConnectionState::Disconnected { .. }) => {
-                        println!("… connection lost, reconnecting");
+                    Event::Connection(ConnectionState::Disconnected { .. }) if online => {
+                        online = false;
+                        println!("… connection lost, reconnecting (messages you type are sent when it is back)");
                     }
-                    Event::Connection(ConnectionState::Connected(_)) if synced => {
+                    Event::Connection(ConnectionState::Connected(_)) if !online => {
+                        online = true;
                         println!("… reconnected");
                     }
                     Event::Error(e) => {
