@@ -9,6 +9,7 @@
 //!   message exactly once, in `seq` order, without gaps.
 
 pub mod checker;
+pub mod http;
 pub mod raw;
 pub mod recorder;
 pub mod server;

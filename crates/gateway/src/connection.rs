@@ -102,6 +102,7 @@ pub async fn serve(
         Err(e) => End::Io(e),
     };
     service.sessions().unregister(&ctx);
+    metrics::counter!("magpie_connections_closed_total", "reason" => end.label()).increment(1);
     tracing::debug!(conn = ctx.conn_id, reason = %end, "connection closed");
 }
 
@@ -193,6 +194,21 @@ enum End {
     Io(std::io::Error),
     BadInput(String),
     DeliveryFailed,
+}
+
+impl End {
+    /// A short, fixed label for metrics.
+    fn label(&self) -> &'static str {
+        match self {
+            Self::ClientClosed => "client_closed",
+            Self::Cancelled => "cancelled",
+            Self::GoAway => "goaway",
+            Self::Idle => "idle",
+            Self::Io(_) => "io",
+            Self::BadInput(_) => "bad_input",
+            Self::DeliveryFailed => "delivery_failed",
+        }
+    }
 }
 
 impl std::fmt::Display for End {
@@ -321,6 +337,7 @@ impl Session {
             Poll::Idle => Ok(()),
             Poll::Failed => Err(End::DeliveryFailed),
             Poll::Resend(frames) => {
+                metrics::counter!("magpie_push_retransmits_total").increment(frames.len() as u64);
                 for bytes in frames {
                     self.sink
                         .feed(Outgoing::Encoded(bytes))
@@ -459,6 +476,9 @@ impl Session {
     }
 
     async fn write_now(&mut self, o: Outgoing) -> Result<(), std::io::Error> {
+        if let Outgoing::Frame(f) = &o {
+            wire::count_if_error(f);
+        }
         self.sink.feed(o).await?;
         self.flush()
             .await
@@ -501,6 +521,7 @@ async fn fatal(sink: &mut FrameSink, config: &GatewayConfig, code: ErrorCode, ms
 
 /// Best effort: write a final frame and close, within the write deadline.
 async fn send_close(sink: &mut FrameSink, config: &GatewayConfig, f: Frame) {
+    wire::count_if_error(&f);
     let _ = timeout(config.write_timeout, async {
         sink.send(Outgoing::Frame(f)).await?;
         sink.close().await

@@ -65,6 +65,12 @@ impl Gateway {
         tls: Option<Arc<ServerConfig>>,
     ) {
         let gw = self.clone();
+        let label = match (protocol, tls.is_some()) {
+            (Protocol::Tcp, false) => "tcp",
+            (Protocol::Tcp, true) => "tls",
+            (Protocol::WebSocket, false) => "ws",
+            (Protocol::WebSocket, true) => "wss",
+        };
         let acceptor = tls.map(TlsAcceptor::from);
         self.tasks.spawn(async move {
             loop {
@@ -74,6 +80,8 @@ impl Gateway {
                 };
                 match accepted {
                     Ok((sock, peer)) => {
+                        metrics::counter!("magpie_connections_accepted_total", "listener" => label)
+                            .increment(1);
                         let gw2 = gw.clone();
                         let acceptor = acceptor.clone();
                         gw.tasks.spawn(async move {
@@ -135,6 +143,7 @@ impl Gateway {
                 ErrorCode::TooManyConnections,
                 "too many unauthenticated connections from this address",
             );
+            crate::wire::count_if_error(&f);
             let _ = tokio::time::timeout(self.config.write_timeout, async {
                 use futures_util::SinkExt;
                 sink.send(Outgoing::Frame(f)).await?;

@@ -6,6 +6,15 @@ use magpie_proto::{Body, Frame, convert::content_to_pb, frame};
 use magpie_service::{ConversationPage, MessagePage, SendAck, ServiceError};
 use magpie_store::StoredMessage;
 
+/// Counts an outgoing frame in the metrics if it is an error: every refusal and every bad
+/// input is visible as `magpie_errors_total{code}`.
+pub fn count_if_error(f: &Frame) {
+    if let Some(Body::Error(e)) = &f.body {
+        let code = ErrorCode::try_from(e.code).map_or("UNKNOWN", |c| c.as_str_name());
+        metrics::counter!("magpie_errors_total", "code" => code).increment(1);
+    }
+}
+
 /// The wire code of an error kind.
 pub fn error_code(kind: ErrorKind) -> ErrorCode {
     match kind {

@@ -5,9 +5,6 @@
 //! id may be stored twice. The counts are printed as one JSON line.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -16,60 +13,10 @@ use magpie_client::{Backoff, Client, ClientConfig, ConvId, SendAck, UserId};
 use magpie_testkit::server::token_with;
 use magpie_testkit::{DeliveryChecker, Recorder, id};
 
+mod common;
+use common::Node;
+
 const KILLS: usize = 5;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
-}
-
-/// Kills the server process when the test ends, also when it panics: a leaked server would
-/// keep the test's output pipe open.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-struct Node {
-    data: std::path::PathBuf,
-    tcp: SocketAddr,
-    ws: SocketAddr,
-    http: SocketAddr,
-}
-
-impl Node {
-    fn spawn(&self) -> Guard {
-        let mut child: Child = Command::new(env!("CARGO_BIN_EXE_magpie"))
-            .args(["serve", "--demo", "--data-dir"])
-            .arg(&self.data)
-            .args(["--listen-tcp", &self.tcp.to_string()])
-            .args(["--listen-ws", &self.ws.to_string()])
-            .args(["--listen-http", &self.http.to_string()])
-            .env("MAGPIE_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn magpie serve");
-        // Wait for the "listening" line: the listeners are bound.
-        let out = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(out)
-            .read_line(&mut line)
-            .expect("read listening line");
-        let guard = Guard(child);
-        assert!(
-            line.contains("\"listening\""),
-            "unexpected first line: {line:?}"
-        );
-        guard
-    }
-}
 
 fn config(url: String, user: &str, device: &str) -> ClientConfig {
     ClientConfig::new(
@@ -86,12 +33,7 @@ fn config(url: String, user: &str, device: &str) -> ClientConfig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_sends_loses_and_doubles_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let node = Node {
-        data: dir.path().join("data"),
-        tcp: SocketAddr::from(([127, 0, 0, 1], free_port())),
-        ws: SocketAddr::from(([127, 0, 0, 1], free_port())),
-        http: SocketAddr::from(([127, 0, 0, 1], free_port())),
-    };
+    let node = Node::new(dir.path());
     let mut child = node.spawn();
     let tcp = format!("tcp://{}", node.tcp);
     let ws = format!("ws://{}/", node.ws);

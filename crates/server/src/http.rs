@@ -1,4 +1,4 @@
-//! The HTTP listener: liveness and readiness.
+//! The HTTP listener: liveness, readiness and metrics.
 //!
 //! `/healthz` answers 200 while the process runs; `/readyz` answers 200 while the server
 //! accepts clients and 503 once it is draining, so a load balancer stops sending new
@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{Value, json};
 
 /// Shared readiness flag.
@@ -29,8 +30,23 @@ impl Readiness {
 }
 
 /// The router of the HTTP listener.
-pub fn router(ready: Readiness) -> Router {
+pub fn router(ready: Readiness, metrics: PrometheusHandle) -> Router {
     Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let body = metrics.render();
+                async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
+                        body,
+                    )
+                }
+            }),
+        )
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route(
             "/readyz",

@@ -49,6 +49,7 @@ pub struct Server {
 impl Server {
     /// Opens the configured store and starts the node.
     pub async fn start(config: Config) -> anyhow::Result<Self> {
+        crate::metrics::install();
         let store: Arc<dyn Store> = match config.storage {
             StorageKind::Memory => Arc::new(MemoryStore::new()),
             StorageKind::Embedded => {
@@ -69,6 +70,7 @@ impl Server {
     /// Starts the node on a store built by the caller (tests, embedding).
     pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result<Self> {
         config.validate()?;
+        let metrics = crate::metrics::install();
         let apps = AppRegistry::new();
         for a in &config.apps {
             apps.upsert(AppConfig {
@@ -121,7 +123,7 @@ impl Server {
                     .await
                     .with_context(|| format!("binding {addr}"))?;
                 addrs.http = Some(listener.local_addr()?);
-                let app = http::router(ready.clone());
+                let app = http::router(ready.clone(), metrics.clone());
                 let stop = http_stop.clone();
                 Some(tokio::spawn(async move {
                     let served = axum::serve(listener, app)

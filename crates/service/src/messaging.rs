@@ -153,6 +153,7 @@ impl Service {
         client_msg_id: ClientMsgId,
         content: Content,
     ) -> Result<SendAck, ServiceError> {
+        let started = std::time::Instant::now();
         let v = validate_direct(
             &self.config.limits,
             &from.user,
@@ -184,6 +185,12 @@ impl Service {
             })
             .await?;
         let duplicate = matches!(outcome, AppendOutcome::Duplicate(_));
+        metrics::histogram!("magpie_send_seconds").record(started.elapsed().as_secs_f64());
+        if duplicate {
+            metrics::counter!("magpie_messages_deduplicated_total").increment(1);
+        } else {
+            metrics::counter!("magpie_messages_sent_total").increment(1);
+        }
         let msg = match outcome {
             AppendOutcome::Stored(m) | AppendOutcome::Duplicate(m) => m,
         };
@@ -200,10 +207,13 @@ impl Service {
                 msg,
                 encoded: OnceLock::new(),
             }));
+            let mut queued = 0;
             for party in &v.parties {
-                self.sessions
+                queued += self
+                    .sessions
                     .push_to_user(&from.app, party, Some(from.conn_id), &item);
             }
+            metrics::counter!("magpie_pushes_queued_total").increment(queued as u64);
         }
         Ok(ack)
     }

@@ -136,6 +136,7 @@ impl SessionRegistry {
             }
             None => {
                 self.online.fetch_add(1, Ordering::Relaxed);
+                metrics::gauge!("magpie_connections").increment(1.0);
             }
         }
         SessionCtx {
@@ -155,6 +156,7 @@ impl SessionRegistry {
             list.retain(|h| h.conn_id != ctx.conn_id);
             if list.len() < before {
                 self.online.fetch_sub(1, Ordering::Relaxed);
+                metrics::gauge!("magpie_connections").decrement(1.0);
             }
             if list.is_empty() {
                 shard.remove(&key);
@@ -185,6 +187,7 @@ impl SessionRegistry {
                         conn = h.conn_id,
                         "outbound queue full; closing slow connection"
                     );
+                    metrics::counter!("magpie_slow_consumers_total").increment(1);
                     h.cancel.cancel();
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => {}

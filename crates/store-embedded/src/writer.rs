@@ -161,7 +161,10 @@ impl Writer {
                 }
             })
             .collect();
+        metrics::histogram!("magpie_store_batch_size").record(replies.len() as f64);
+        let started = std::time::Instant::now();
         let committed = self.commit(staged);
+        metrics::histogram!("magpie_store_commit_seconds").record(started.elapsed().as_secs_f64());
         for reply in replies {
             match reply {
                 Reply::Append(tx, result) => {
@@ -292,6 +295,7 @@ impl Writer {
         }
         if let Err(e) = batch.commit() {
             tracing::error!(error = %e, "store commit failed; failing the whole batch");
+            metrics::counter!("magpie_store_commit_failures_total").increment(1);
             return Err(backend(e));
         }
         self.counters.commits.fetch_add(1, Ordering::Relaxed);

@@ -1,0 +1,165 @@
+//! The binary's client commands as a script would use them: JSON on stdout, errors on
+//! stderr with a non-zero exit code.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+mod common;
+use common::{Node, magpie};
+
+fn json_lines(s: &str) -> Vec<Value> {
+    s.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+#[test]
+fn send_tail_and_token_print_what_scripts_need() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::new(dir.path());
+    let server = node.spawn();
+    let url = node.tcp_url();
+
+    let (ok, out, err) = magpie(&[
+        "send",
+        "--server",
+        &url,
+        "--as",
+        "alice",
+        "--to",
+        "bob",
+        "--client-msg-id",
+        "cli-1",
+        "hello bob",
+    ]);
+    assert!(ok, "{err}");
+    let ack = &json_lines(&out)[0];
+    assert_eq!(ack["conversation"], "p2p:alice:bob");
+    assert_eq!(ack["seq"], 1);
+    assert_eq!(ack["duplicate"], false);
+    assert!(ack["msg_id"].as_str().unwrap().parse::<u64>().unwrap() > 0);
+
+    // The same client message id over WebSocket: the original ack.
+    let (ok, out, _) = magpie(&[
+        "send",
+        "--server",
+        &node.ws_url(),
+        "--as",
+        "alice",
+        "--to",
+        "bob",
+        "--client-msg-id",
+        "cli-1",
+        "hello bob",
+    ]);
+    assert!(ok);
+    let again = &json_lines(&out)[0];
+    assert_eq!(
+        (&again["seq"], &again["msg_id"], &again["duplicate"]),
+        (&ack["seq"], &ack["msg_id"], &Value::Bool(true))
+    );
+
+    // A device that never synced gets the whole history of its conversations.
+    let (ok, out, err) = magpie(&["tail", "--server", &url, "--as", "bob", "--until-idle", "1"]);
+    assert!(ok, "{err}");
+    let lines = json_lines(&out);
+    let mine: Vec<_> = lines
+        .iter()
+        .filter(|m| m["conversation"] == "p2p:alice:bob")
+        .collect();
+    assert_eq!(mine.len(), 1, "{lines:?}");
+    let m = mine[0];
+    assert_eq!(
+        (&m["seq"], &m["from"], &m["text"]),
+        (
+            &Value::from(1),
+            &Value::from("alice"),
+            &Value::from("hello bob")
+        )
+    );
+    assert_eq!(m["client_msg_id"], "cli-1");
+    assert_eq!(m["msg_id"], ack["msg_id"]);
+    // And carol's seeded welcome.
+    assert!(
+        lines
+            .iter()
+            .any(|m| m["conversation"] == "p2p:bob:carol" && m["from"] == "carol")
+    );
+
+    // Typed refusals: non-zero exit, the code on stderr.
+    let (ok, _, err) = magpie(&[
+        "send", "--server", &url, "--as", "alice", "--to", "nobody", "x",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("NOT_FOUND"), "{err}");
+    let (ok, _, err) = magpie(&[
+        "send",
+        "--server",
+        &url,
+        "--as",
+        "alice",
+        "--app-secret",
+        "wrong-secret-wrong-secret",
+        "--to",
+        "bob",
+        "x",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("UNAUTHENTICATED"), "{err}");
+
+    // A token from `magpie token` works with --token.
+    let (ok, token, _) = magpie(&["token", "--user", "carol", "--device", "t1"]);
+    assert!(ok);
+    assert_eq!(token.trim().split('.').count(), 3);
+    let (ok, out, err) = magpie(&[
+        "send",
+        "--server",
+        &url,
+        "--token",
+        token.trim(),
+        "--to",
+        "alice",
+        "from a token",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(json_lines(&out)[0]["conversation"], "p2p:alice:carol");
+    drop(server);
+}
+
+#[test]
+fn serve_drains_and_exits_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::new(dir.path());
+    let mut server = node.spawn();
+    let health = std::net::TcpStream::connect(node.http);
+    assert!(health.is_ok(), "HTTP listener is up");
+    let pid = server.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = server.0.wait().unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    // The data survives a clean restart: the seeded welcome is not seeded twice.
+    let server = node.spawn();
+    let (ok, out, _) = magpie(&[
+        "tail",
+        "--server",
+        &node.tcp_url(),
+        "--as",
+        "alice",
+        "--until-idle",
+        "1",
+    ]);
+    assert!(ok);
+    let welcomes = json_lines(&out)
+        .iter()
+        .filter(|m| m["from"] == "carol")
+        .count();
+    assert_eq!(welcomes, 1);
+    drop(server);
+}

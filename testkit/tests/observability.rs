@@ -1,0 +1,83 @@
+//! Health, readiness and Prometheus metrics on the HTTP listener.
+
+use std::time::Duration;
+
+use magpie_proto::pb::ErrorCode;
+use magpie_testkit::{RawConn, TestServer, Transport, http, id};
+
+/// The value of a metric line (`name{labels} value`), if present.
+fn value(metrics: &str, name_and_labels: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_traffic_and_bad_input() {
+    let server = TestServer::start().await;
+    let (a, _e) = server.connect(Transport::Tcp, "alice", "m").await;
+    a.send_text(&id("bob"), "counted").await.unwrap();
+    let mut bad = RawConn::connect(server.addr(Transport::Tcp)).await;
+    bad.send_raw(&[0, 0, 0, 3, 0xff, 0xff, 0xff]).await;
+    bad.expect_fatal(ErrorCode::BadFrame).await;
+
+    let (status, body) = http::get(server.http(), "/metrics").await;
+    assert_eq!(status, 200);
+    for name in [
+        "magpie_connections",
+        "magpie_messages_sent_total",
+        "magpie_send_seconds_bucket",
+        "magpie_store_commit_seconds_bucket",
+        "magpie_store_batch_size_bucket",
+        "magpie_pushes_queued_total",
+        "# HELP magpie_errors_total",
+    ] {
+        assert!(body.contains(name), "{name} missing from /metrics:\n{body}");
+    }
+    // The recorder is process-wide (other tests' servers share it), so check increases.
+    assert!(value(&body, "magpie_messages_sent_total").unwrap_or(0.0) >= 1.0);
+    assert!(
+        value(&body, "magpie_errors_total{code=\"BAD_FRAME\"}").unwrap_or(0.0) >= 1.0,
+        "{body}"
+    );
+    assert!(
+        value(&body, "magpie_connections_accepted_total{listener=\"tcp\"}").unwrap_or(0.0) >= 2.0
+    );
+    a.close().await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_turns_off_while_draining() {
+    let server = TestServer::start_with(|c| c.shutdown_grace_ms = 3_000).await;
+    let addr = server.http();
+    assert_eq!(http::get(addr, "/healthz").await.0, 200);
+    assert_eq!(http::get(addr, "/readyz").await.0, 200);
+    // Readiness flips before connections are told to go away, so a load balancer stops
+    // sending new clients first.
+    let mut stubborn = RawConn::connect(server.addr(Transport::Tcp)).await;
+    stubborn
+        .login(&server.token("demo", "alice", "stubborn"))
+        .await;
+    let stopping = tokio::spawn(server.shutdown());
+    let mut saw_draining = false;
+    for _ in 0..100 {
+        let (status, body) = http::get(addr, "/readyz").await;
+        if status == 503 {
+            assert!(body.contains("draining"));
+            saw_draining = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(saw_draining, "/readyz never reported draining");
+    // The stubborn client was told to go away.
+    let f = stubborn.recv().await;
+    assert!(
+        matches!(f.body, Some(magpie_proto::Body::Goaway(_))),
+        "{f:?}"
+    );
+    stopping.await.unwrap();
+}
