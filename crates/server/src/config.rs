@@ -137,8 +137,8 @@ pub struct GatewaySettings {
     pub ws_write_buffer: usize,
 }
 
-/// An app (tenant).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// An app (tenant). Its `Debug` output redacts the secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AppEntry {
     /// App id.
@@ -148,6 +148,16 @@ pub struct AppEntry {
     pub name: String,
     /// Secret that signs user tokens (HS256).
     pub secret: String,
+}
+
+impl std::fmt::Debug for AppEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppEntry")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
 }
 
 impl Default for Config {
@@ -351,6 +361,13 @@ mod tests {
             ..Config::default()
         };
         assert_eq!(cfg, want);
+    }
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let cfg = Config::from_toml("[[apps]]\nid = \"x\"\nsecret = \"super-secret-value-123\"")
+            .expect("valid");
+        assert!(!format!("{cfg:?}").contains("super-secret-value-123"));
     }
 
     #[test]

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use magpie_types::AppId;
 use parking_lot::RwLock;
 
-/// One app's settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One app's settings. Its `Debug` output redacts the secrets.
+#[derive(Clone, PartialEq, Eq)]
 pub struct AppConfig {
     /// The app id.
     pub id: AppId,
@@ -15,6 +15,19 @@ pub struct AppConfig {
     pub name: String,
     /// Secrets that currently verify tokens. The first signs; more than one during rotation.
     pub secrets: Vec<String>,
+}
+
+impl std::fmt::Debug for AppConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppConfig")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field(
+                "secrets",
+                &format_args!("[{} redacted]", self.secrets.len()),
+            )
+            .finish()
+    }
 }
 
 /// The apps this server serves. Cheap to clone (shared).
