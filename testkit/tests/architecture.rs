@@ -39,12 +39,17 @@ const LADDER: &[(&str, &[&str])] = &[
     ),
     ("magpie-client", &["magpie-types", "magpie-proto"]),
     (
+        "magpie-bench",
+        &["magpie-types", "magpie-proto", "magpie-core"],
+    ),
+    (
         "magpie",
         &[
             "magpie-types",
             "magpie-core",
             "magpie-server",
             "magpie-client",
+            "magpie-bench",
         ],
     ),
     (

@@ -328,3 +328,38 @@ async fn text_websocket_messages_are_refused() {
     still_serving(&server).await;
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_user_is_rate_limited_and_others_are_not() {
+    let server = TestServer::start_with(|c| {
+        c.limits.send_rate_per_user = 5;
+        c.limits.send_burst_per_user = 5;
+    })
+    .await;
+    let mut c = RawConn::connect(server.addr(Transport::Tcp)).await;
+    c.login(&server.token("demo", "alice", "flood")).await;
+    for i in 1..=20u64 {
+        c.send(&send_frame(i, "bob", &format!("flood-{i}"), "x"))
+            .await;
+    }
+    let (mut acked, mut limited) = (0, 0);
+    for _ in 0..20 {
+        let f = c.recv_reply().await;
+        match (&f.body, error_code(&f)) {
+            (Some(Body::SendAck(_)), _) => acked += 1,
+            (_, Some(ErrorCode::RateLimited)) => limited += 1,
+            other => panic!("unexpected reply {other:?}"),
+        }
+    }
+    assert!(limited > 0, "20 instant sends at 5/s were not limited");
+    assert!(acked >= 5, "the burst was not allowed: {acked}");
+    // Another user is unaffected; the SDK retries a limited send until it is stored.
+    still_serving(&server).await;
+    let (bob, _e) = server.connect(Transport::Tcp, "bob", "d").await;
+    for i in 0..8 {
+        bob.send_text(&u("alice"), format!("paced {i}"))
+            .await
+            .expect("retried until stored");
+    }
+    server.shutdown().await;
+}

@@ -12,6 +12,11 @@ pub struct Limits {
     pub max_metadata_entries: usize,
     /// Largest page a client may ask for (pull, history, conversation list).
     pub max_page: usize,
+    /// Sends per second one user may make, across all their devices (0: no limit). A flood
+    /// guard far above human typing; beyond it sends get `RATE_LIMITED` and are retried.
+    pub send_rate_per_user: u32,
+    /// Sends a user may make in a burst above the steady rate.
+    pub send_burst_per_user: u32,
 }
 
 impl Default for Limits {
@@ -21,6 +26,8 @@ impl Default for Limits {
             max_message_bytes: 32 * 1024,
             max_metadata_entries: 32,
             max_page: 200,
+            send_rate_per_user: 500,
+            send_burst_per_user: 1000,
         }
     }
 }

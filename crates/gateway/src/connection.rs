@@ -52,15 +52,12 @@ pub async fn serve(
     permit: PreauthPermit,
     handshake_deadline: Instant,
 ) {
-    let Some(hello) = handshake(
-        &mut stream,
-        &mut sink,
-        &service,
-        &config,
-        handshake_deadline,
-    )
-    .await
-    else {
+    let hello = tokio::select! {
+        h = handshake(&mut stream, &mut sink, &service, &config, handshake_deadline) => h,
+        // A connection still in its handshake when the drain ends is simply closed.
+        () = shutdown.cancelled() => None,
+    };
+    let Some(hello) = hello else {
         return;
     };
     drop(permit);

@@ -27,6 +27,12 @@ pub enum Command {
     Tail(TailArgs),
     /// Interactive terminal chat.
     Chat(ChatArgs),
+    /// Load generator: drive a server on this machine, print one JSON line of figures.
+    Bench(BenchArgs),
+    /// One worker process of a multi-process bench run (started by `bench` itself; speaks
+    /// JSON lines on stdin and stdout).
+    #[command(name = "bench-worker", hide = true)]
+    BenchWorker,
 }
 
 /// `magpie serve`.
@@ -145,4 +151,100 @@ pub struct ChatArgs {
     /// Start talking to this user (default: the most recent conversation's peer).
     #[arg(long)]
     pub to: Option<String>,
+}
+
+/// `magpie bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The scenario.
+    #[command(subcommand)]
+    pub scenario: BenchScenario,
+}
+
+/// The bench scenarios.
+#[derive(Debug, Subcommand)]
+pub enum BenchScenario {
+    /// N authenticated idle connections: connect rate, server memory per connection.
+    Connect(BenchConnectArgs),
+    /// Sender → receiver pairs: throughput, ack and delivery latency, lost and duplicates.
+    P2p(BenchP2pArgs),
+}
+
+/// Flags every bench scenario takes.
+#[derive(Debug, Args, Clone)]
+pub struct BenchCommonArgs {
+    /// Server URL on loopback, tcp:// or ws:// (default tcp://127.0.0.1:7700, or
+    /// ws://127.0.0.1:7701 with --transport ws). Other hosts are refused.
+    #[arg(long)]
+    pub server: Option<String>,
+    /// Transport: tcp or ws (default: the URL's scheme).
+    #[arg(long, value_parser = ["tcp", "ws"])]
+    pub transport: Option<String>,
+    /// App id of the bench users.
+    #[arg(long, env = "MAGPIE_APP", default_value = "demo")]
+    pub app: String,
+    /// App secret (defaults to the demo app's public dev secret for app `demo`).
+    #[arg(long, env = "MAGPIE_APP_SECRET", hide_env_values = true)]
+    pub app_secret: Option<String>,
+    /// Most connections one process holds; larger runs start worker processes.
+    #[arg(long, default_value_t = 8_000)]
+    pub per_worker: usize,
+    /// The whole run stops by itself after this many seconds.
+    #[arg(long, default_value_t = 300.0)]
+    pub timeout: f64,
+    /// Spread connections over source addresses 127.X.Y.1 ..= 127.X.Y.K, X.Y random per
+    /// run (0: the kernel's choice).
+    #[arg(long, default_value_t = 16)]
+    pub source_ips: u8,
+    /// Connections being opened at once over the whole run. Keep it below the server's
+    /// listen backlog (128 today): beyond it the kernel drops SYNs (1 s retransmissions).
+    #[arg(long, default_value_t = 96)]
+    pub concurrency: usize,
+    /// Seconds allowed for one connect and handshake.
+    #[arg(long, default_value_t = 10.0)]
+    pub connect_timeout: f64,
+}
+
+/// `magpie bench connect`.
+#[derive(Debug, Args)]
+pub struct BenchConnectArgs {
+    /// Shared bench flags.
+    #[command(flatten)]
+    pub common: BenchCommonArgs,
+    /// Connections to open.
+    #[arg(long)]
+    pub connections: u64,
+    /// Seconds to hold them once all are open (they ping, so long holds stay open).
+    #[arg(long, default_value_t = 2.0)]
+    pub hold: f64,
+    /// The server's process id: report its RSS before and with the connections.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+}
+
+/// `magpie bench p2p`.
+#[derive(Debug, Args)]
+pub struct BenchP2pArgs {
+    /// Shared bench flags.
+    #[command(flatten)]
+    pub common: BenchCommonArgs,
+    /// Sender → receiver pairs (fresh users per run).
+    #[arg(long)]
+    pub pairs: u64,
+    /// Messages each sender sends.
+    #[arg(long, default_value_t = 100)]
+    pub messages: u64,
+    /// Total send rate in messages per second, on a fixed schedule (default: as fast as
+    /// the window allows).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Most unacknowledged sends per sender.
+    #[arg(long, default_value_t = 16)]
+    pub window: u32,
+    /// Message body size in bytes.
+    #[arg(long, default_value_t = 100)]
+    pub size: usize,
+    /// Seconds receivers wait for the last pushes once their sender is done.
+    #[arg(long, default_value_t = 5.0)]
+    pub drain: f64,
 }

@@ -4,6 +4,7 @@
 //! - `token`: mint a user token ([`cmd::token`]).
 //! - `send`, `tail`, `chat`: client commands on the Rust SDK ([`cmd::send`], [`cmd::tail`],
 //!   [`cmd::chat`]); shared client flags in [`cmd::client_args`].
+//! - `bench`: the load generator ([`cmd::bench`], on `magpie-bench`).
 //!
 //! Output meant for scripts is JSON on stdout; logs go to stderr.
 

@@ -107,6 +107,10 @@ pub struct LimitsConfig {
     pub max_metadata_entries: usize,
     /// Largest page of a pull, history or conversation list.
     pub max_page: usize,
+    /// Sends per second per user, across devices (0 turns the limit off).
+    pub send_rate_per_user: u32,
+    /// Burst of sends per user above the steady rate.
+    pub send_burst_per_user: u32,
 }
 
 /// Connection handling (see [`magpie_gateway::GatewayConfig`]).
@@ -198,6 +202,8 @@ impl Default for LimitsConfig {
             max_message_bytes: l.max_message_bytes,
             max_metadata_entries: l.max_metadata_entries,
             max_page: l.max_page,
+            send_rate_per_user: l.send_rate_per_user,
+            send_burst_per_user: l.send_burst_per_user,
         }
     }
 }
@@ -323,6 +329,8 @@ impl Config {
             max_message_bytes: self.limits.max_message_bytes,
             max_metadata_entries: self.limits.max_metadata_entries,
             max_page: self.limits.max_page,
+            send_rate_per_user: self.limits.send_rate_per_user,
+            send_burst_per_user: self.limits.send_burst_per_user,
         }
     }
 

@@ -43,6 +43,7 @@ pub struct Server {
     ready: Readiness,
     http_stop: CancellationToken,
     http_task: Option<JoinHandle<()>>,
+    upkeep: JoinHandle<()>,
     grace: Duration,
 }
 
@@ -136,6 +137,19 @@ impl Server {
             }
             None => None,
         };
+        let upkeep = {
+            let service = service.clone();
+            let stop = http_stop.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(60));
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        _ = every.tick() => service.housekeeping(),
+                    }
+                }
+            })
+        };
         ready.set(true);
         Ok(Self {
             addrs,
@@ -144,6 +158,7 @@ impl Server {
             ready,
             http_stop,
             http_task,
+            upkeep,
             grace: Duration::from_millis(config.shutdown_grace_ms),
         })
     }
@@ -168,5 +183,6 @@ impl Server {
         if let Some(t) = self.http_task.take() {
             let _ = t.await;
         }
+        self.upkeep.abort();
     }
 }

@@ -14,6 +14,9 @@ use magpie_core::send::validate_direct;
 use magpie_core::{ErrorKind, Limits};
 use magpie_store::{AppendOutcome, AppendRequest, ConversationEntry, Store, StoredMessage};
 use magpie_types::{AppId, ClientMsgId, Content, ConvId, MsgId, Seq, Snowflake, UserId};
+use std::num::NonZeroU32;
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use parking_lot::Mutex;
 
 use crate::apps::AppRegistry;
@@ -77,6 +80,8 @@ pub struct Service {
     ids: Mutex<Snowflake>,
     /// Users known to exist, so a send checks the store only once per recipient.
     known_users: Mutex<HashSet<(AppId, UserId)>>,
+    /// Per-user send rate (GCRA, lock-free per key); `None` when the limit is off.
+    send_limiter: Option<DefaultKeyedRateLimiter<(AppId, UserId)>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -96,7 +101,14 @@ impl Service {
         apps: AppRegistry,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, magpie_types::SnowflakeError> {
+        let l = &config.limits;
+        let send_limiter = NonZeroU32::new(l.send_rate_per_user).map(|rate| {
+            let burst =
+                NonZeroU32::new(l.send_burst_per_user.max(l.send_rate_per_user)).unwrap_or(rate);
+            RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+        });
         Ok(Self {
+            send_limiter,
             ids: Mutex::new(Snowflake::new(config.node_id)?),
             config,
             store,
@@ -154,6 +166,16 @@ impl Service {
         content: Content,
     ) -> Result<SendAck, ServiceError> {
         let started = std::time::Instant::now();
+        if let Some(limiter) = &self.send_limiter
+            && limiter
+                .check_key(&(from.app.clone(), from.user.clone()))
+                .is_err()
+        {
+            return Err(ServiceError::new(
+                ErrorKind::RateLimited,
+                "send rate limit exceeded; retry later",
+            ));
+        }
         let v = validate_direct(
             &self.config.limits,
             &from.user,
@@ -294,6 +316,15 @@ impl Service {
                 .collect(),
             has_more,
         })
+    }
+
+    /// Periodic upkeep: forgets rate-limiter state of users who have been idle, so the
+    /// limiter's memory follows the active users, not every user ever seen.
+    pub fn housekeeping(&self) {
+        if let Some(l) = &self.send_limiter {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
     }
 
     fn authorize(&self, who: &SessionCtx, conv: &ConvId) -> Result<(), ServiceError> {

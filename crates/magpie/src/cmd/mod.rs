@@ -1,5 +1,6 @@
 //! The subcommands.
 
+pub mod bench;
 pub mod chat;
 pub mod client_args;
 pub mod json;
@@ -18,5 +19,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Send(a) => send::run(a).await,
         Command::Tail(a) => tail::run(a).await,
         Command::Chat(a) => chat::run(a).await,
+        Command::Bench(a) => bench::run(a).await,
+        Command::BenchWorker => bench::worker().await,
     }
 }

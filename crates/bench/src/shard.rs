@@ -1,0 +1,159 @@
+//! A shard: the part of a run that one process carries out, and the two-step handshake
+//! with the coordinator that keeps every shard of a run in step.
+//!
+//! 1. The shard opens its connections, then reports [`Ready`] and waits for *go*. The
+//!    coordinator waits until every shard is ready, so measurements that need all
+//!    connections at once (the server's RSS, the start of a send phase) see all of them.
+//! 2. On *go* the shard runs its phase (a `connect` shard closes its idle connections; a
+//!    `p2p` shard sends and receives) and returns its [`ShardReport`].
+//!
+//! A shard runs in the coordinator's own process when one is enough, or in a worker
+//! process (see [`crate::pool`]); the spec and both answers are serde values so that the
+//! same code serves both.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use crate::conn::Dialer;
+use crate::connect::{ConnectShard, ConnectShardReport};
+use crate::identity::Identity;
+use crate::p2p::{P2pShard, P2pShardReport};
+use crate::target::Target;
+
+/// Settings every shard of a run shares.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShardCommon {
+    /// The server.
+    pub target: Target,
+    /// The app, its secret, and the run id.
+    pub identity: Identity,
+    /// Loopback source addresses to spread connections over.
+    pub source_ips: u8,
+    /// The run's source network `127.X.Y.0` (see [`crate::conn`]).
+    pub source_net: [u8; 2],
+    /// Connections this shard opens at once (its part of the run's `--concurrency`).
+    pub concurrency: usize,
+    /// Milliseconds allowed for one connect + handshake.
+    pub connect_timeout_ms: u64,
+    /// Unix time (ms) by which the shard must have finished, whatever it is doing.
+    pub deadline_unix_ms: u64,
+}
+
+impl ShardCommon {
+    /// The dialer for this shard's connections, with a read buffer step of `read_chunk`.
+    pub fn dialer(&self, read_chunk: usize) -> Dialer {
+        Dialer {
+            target: self.target.clone(),
+            source_ips: self.source_ips,
+            source_net: self.source_net,
+            read_chunk,
+            timeout: Duration::from_millis(self.connect_timeout_ms),
+        }
+    }
+
+    /// The deadline as an instant of this process.
+    pub fn deadline(&self) -> Instant {
+        let left = self.deadline_unix_ms.saturating_sub(unix_us() / 1000);
+        Instant::now() + Duration::from_millis(left)
+    }
+}
+
+/// What one shard does.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "scenario", rename_all = "lowercase")]
+pub enum ShardSpec {
+    /// Open idle connections and hold them until *go*.
+    Connect(ConnectShard),
+    /// Run some sender → receiver pairs.
+    P2p(P2pShard),
+}
+
+/// A shard's connections are open.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Ready {
+    /// Connections authenticated.
+    pub connected: u64,
+    /// Connections that failed (refused, timed out, handshake error).
+    pub failed: u64,
+    /// Unix time (µs) when the first connection attempt started.
+    pub start_unix_us: u64,
+    /// Unix time (µs) when the last successful handshake completed.
+    pub last_ok_unix_us: u64,
+    /// The first failure, to explain `failed`.
+    pub first_error: Option<String>,
+}
+
+/// What a shard measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "scenario", rename_all = "lowercase")]
+pub enum ShardReport {
+    /// From a connect shard.
+    Connect(ConnectShardReport),
+    /// From a p2p shard.
+    P2p(P2pShardReport),
+}
+
+/// The shard's side of the handshake with the coordinator.
+#[derive(Debug)]
+pub struct Control {
+    ready: oneshot::Sender<Ready>,
+    go: oneshot::Receiver<()>,
+}
+
+/// The coordinator's side of the handshake with one shard.
+#[derive(Debug)]
+pub struct Remote {
+    /// Resolves when the shard is ready.
+    pub ready: oneshot::Receiver<Ready>,
+    /// Send `()` to start the phase; dropping it aborts the shard.
+    pub go: oneshot::Sender<()>,
+}
+
+impl Control {
+    /// A connected pair of handshake ends.
+    pub fn pair() -> (Control, Remote) {
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let (go_tx, go_rx) = oneshot::channel();
+        (
+            Control {
+                ready: ready_tx,
+                go: go_rx,
+            },
+            Remote {
+                ready: ready_rx,
+                go: go_tx,
+            },
+        )
+    }
+
+    /// Reports readiness and waits for *go*.
+    pub async fn ready_then_go(self, ready: Ready) -> anyhow::Result<()> {
+        self.ready
+            .send(ready)
+            .map_err(|_| anyhow::anyhow!("the coordinator went away"))?;
+        self.go.await.context("the coordinator went away before go")
+    }
+}
+
+/// Runs a shard to completion.
+pub async fn run(spec: ShardSpec, control: Control) -> anyhow::Result<ShardReport> {
+    match spec {
+        ShardSpec::Connect(s) => crate::connect::run_shard(s, control)
+            .await
+            .map(ShardReport::Connect),
+        ShardSpec::P2p(s) => crate::p2p::run_shard(s, control)
+            .await
+            .map(ShardReport::P2p),
+    }
+}
+
+/// Microseconds since the Unix epoch: comparable between the processes of one machine.
+pub fn unix_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}

@@ -1,0 +1,193 @@
+//! Smoke test of `magpie bench` against a real `magpie serve --demo` process: each scenario
+//! on a small scale, over TCP and WebSocket, in one process and spread over worker
+//! processes. Correctness only — every connection opens, nothing is lost or doubled, the
+//! JSON line is well-formed — never a timing assertion (CI machines vary).
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+/// The server process; killed when the test ends, also when it panics.
+struct Server {
+    child: Child,
+    tcp: String,
+    ws: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server() -> Server {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (tcp, ws, http) = (free_port(), free_port(), free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_magpie"))
+        .args(["serve", "--demo", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .args(["--listen-tcp", &format!("127.0.0.1:{tcp}")])
+        .args(["--listen-ws", &format!("127.0.0.1:{ws}")])
+        .args(["--listen-http", &format!("127.0.0.1:{http}")])
+        .env("MAGPIE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn magpie serve");
+    let out = child.stdout.take().expect("stdout");
+    let server = Server {
+        child,
+        tcp: format!("tcp://127.0.0.1:{tcp}"),
+        ws: format!("ws://127.0.0.1:{ws}"),
+        _dir: dir,
+    };
+    // The first line says the listeners are bound.
+    let mut line = String::new();
+    BufReader::new(out)
+        .read_line(&mut line)
+        .expect("read the listening line");
+    assert!(
+        line.contains("\"listening\""),
+        "unexpected first line: {line:?}"
+    );
+    server
+}
+
+/// Runs `magpie bench ARGS` and returns its one JSON line.
+fn bench(args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_magpie"))
+        .arg("bench")
+        .args(args)
+        .args(["--timeout", "60"])
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run magpie bench");
+    assert!(out.status.success(), "magpie bench {args:?} failed");
+    let stdout = String::from_utf8(out.stdout).expect("UTF-8 output");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one JSON line, got {stdout:?}");
+    serde_json::from_str(lines[0]).expect("a JSON line")
+}
+
+fn assert_p2p_exact(v: &Value, expected: u64) {
+    assert_eq!(v["failed"], 0, "{v}");
+    assert_eq!(v["errors"], 0, "{v}");
+    assert_eq!(v["sent"], expected, "{v}");
+    assert_eq!(v["acked"], expected, "{v}");
+    assert_eq!(v["delivered"], expected, "{v}");
+    assert_eq!(v["lost"], 0, "{v}");
+    assert_eq!(v["dups"], 0, "{v}");
+    assert!(v["ack_p99_ms"].is_number(), "{v}");
+    assert!(v["deliver_p99_ms"].is_number(), "{v}");
+}
+
+#[test]
+fn bench_scenarios_lose_and_double_nothing() {
+    let server = start_server();
+    let pid = server.child.id().to_string();
+
+    let tcp = bench(&[
+        "connect",
+        "--server",
+        &server.tcp,
+        "--connections",
+        "50",
+        "--hold",
+        "0.2",
+        "--server-pid",
+        &pid,
+    ]);
+    assert_eq!(tcp["scenario"], "connect");
+    assert_eq!(tcp["connections"], 50, "{tcp}");
+    assert_eq!(tcp["failed"], 0, "{tcp}");
+    assert_eq!(tcp["dropped"], 0, "{tcp}");
+    assert!(tcp["rss_per_conn_bytes"].is_i64(), "{tcp}");
+
+    // Spread over two worker processes of 25 connections each, over WebSocket.
+    let ws = bench(&[
+        "connect",
+        "--server",
+        &server.ws,
+        "--connections",
+        "50",
+        "--hold",
+        "0.2",
+        "--per-worker",
+        "25",
+    ]);
+    assert_eq!(ws["transport"], "ws");
+    assert_eq!(ws["workers"], 2, "{ws}");
+    assert_eq!(ws["connections"], 50, "{ws}");
+    assert_eq!(ws["failed"], 0, "{ws}");
+
+    let p2p = bench(&[
+        "p2p",
+        "--server",
+        &server.tcp,
+        "--pairs",
+        "5",
+        "--messages",
+        "50",
+    ]);
+    assert_eq!(p2p["scenario"], "p2p");
+    assert_p2p_exact(&p2p, 250);
+
+    // Two pairs per worker process: three workers, merged into one line.
+    let spread = bench(&[
+        "p2p",
+        "--server",
+        &server.tcp,
+        "--pairs",
+        "5",
+        "--messages",
+        "20",
+        "--per-worker",
+        "4",
+    ]);
+    assert_eq!(spread["workers"], 3, "{spread}");
+    assert_p2p_exact(&spread, 100);
+
+    // Open loop over WebSocket.
+    let paced = bench(&[
+        "p2p",
+        "--server",
+        &server.ws,
+        "--pairs",
+        "4",
+        "--messages",
+        "10",
+        "--rate",
+        "400",
+    ]);
+    assert_eq!(paced["rate"], 400.0);
+    assert_p2p_exact(&paced, 40);
+}
+
+#[test]
+fn bench_refuses_targets_off_loopback() {
+    let out = Command::new(env!("CARGO_BIN_EXE_magpie"))
+        .args([
+            "bench",
+            "connect",
+            "--server",
+            "tcp://192.0.2.1:7700",
+            "--connections",
+            "1",
+        ])
+        .output()
+        .expect("run magpie bench");
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+}
