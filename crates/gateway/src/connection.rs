@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::FuturesUnordered;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use magpie_core::auth::AuthError;
 use magpie_core::delivery::{DeliveryTracker, Poll};
 use magpie_proto::codec::Outgoing;
@@ -251,7 +251,7 @@ impl Session {
                     None => return End::Cancelled,
                 },
                 Some(reply) = self.in_flight.next(), if !self.in_flight.is_empty() => {
-                    self.write_now(Outgoing::Frame(reply)).await.map_err(End::Io)
+                    self.replies(reply).await
                 }
                 incoming = stream.next(), if self.in_flight.len() < self.config.max_in_flight => {
                     last_heard = Instant::now();
@@ -313,6 +313,22 @@ impl Session {
             fed += 1;
             if fed < WRITE_BATCH {
                 item = rx.try_recv().ok();
+            }
+        }
+        self.flush().await
+    }
+
+    /// Writes `first` and every other reply that is already complete, then flushes once:
+    /// the acks of one group commit become ready together and leave in one write.
+    async fn replies(&mut self, first: Frame) -> Result<(), End> {
+        let mut next = Some(first);
+        let mut fed = 0;
+        while let Some(f) = next.take() {
+            wire::count_if_error(&f);
+            self.sink.feed(Outgoing::Frame(f)).await.map_err(End::Io)?;
+            fed += 1;
+            if fed < WRITE_BATCH {
+                next = self.in_flight.next().now_or_never().flatten();
             }
         }
         self.flush().await

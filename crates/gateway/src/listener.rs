@@ -123,7 +123,10 @@ impl Gateway {
         let deadline = Instant::now() + self.config.handshake_timeout;
         let _ = sock.set_nodelay(true);
         let permit = self.preauth.try_acquire(peer.ip());
-        let established = tokio::time::timeout_at(deadline, async {
+        // Boxed: the TLS and WebSocket handshake futures are large (~11 KB), and an unboxed
+        // future is as large as its largest state, so every idle connection would carry
+        // that space for its whole life. On the heap it is freed once the handshake ends.
+        let handshake = Box::pin(async {
             match tls {
                 Some(acceptor) => {
                     let tls = acceptor.accept(sock).await.ok()?;
@@ -131,8 +134,8 @@ impl Gateway {
                 }
                 None => self.frames(sock, protocol).await,
             }
-        })
-        .await;
+        });
+        let established = tokio::time::timeout_at(deadline, handshake).await;
         let Ok(Some((stream, mut sink))) = established else {
             return;
         };

@@ -11,13 +11,31 @@ use magpie_store::{MemoryStore, Store};
 use magpie_store_embedded::{EmbeddedOptions, EmbeddedStore};
 use magpie_types::AppId;
 use serde::Serialize;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, StorageKind};
 use crate::demo;
 use crate::http::{self, Readiness};
+
+/// Listen backlog of the client listeners. tokio's default (1024, or 128 through std) drops
+/// SYNs when thousands of clients reconnect at once (after a restart, say), and each dropped
+/// SYN costs that client a one-second retransmission. The kernel caps it at `somaxconn`.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds a client listener with [`LISTEN_BACKLOG`].
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // Restart on the same port while old connections linger in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
 
 /// The addresses the listeners are bound to (useful with port 0).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -109,9 +127,7 @@ impl Server {
             (l.tls_ws, Protocol::WebSocket, true, &mut addrs.tls_ws),
         ] {
             let Some(addr) = addr else { continue };
-            let listener = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding {addr}"))?;
+            let listener = bind(addr).with_context(|| format!("binding {addr}"))?;
             *slot = Some(listener.local_addr()?);
             let tls = if use_tls { tls.clone() } else { None };
             gateway.spawn_listener(listener, protocol, tls);
