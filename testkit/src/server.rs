@@ -232,32 +232,28 @@ impl TestServer {
 
 /// Mints a token with an explicit secret and lifetime.
 pub fn token_with(app: &str, secret: &str, user: &str, device: &str, ttl_secs: u64) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    magpie_core::auth::mint(
-        &crate::id::<AppId>(app),
-        secret.as_bytes(),
-        &crate::id::<UserId>(user),
-        &crate::id::<DeviceId>(device),
-        now,
-        ttl_secs,
-    )
-    .expect("mint token")
+    mint_at(app, secret, user, device, now_secs(), ttl_secs)
 }
 
 /// Mints a token that expired `ago_secs` seconds ago.
 pub fn expired_token(app: &str, secret: &str, user: &str, device: &str, ago_secs: u64) -> String {
-    let now = SystemTime::now()
+    mint_at(app, secret, user, device, now_secs() - ago_secs - 60, 60)
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+        .map_or(0, |d| d.as_secs())
+}
+
+fn mint_at(app: &str, secret: &str, user: &str, device: &str, issued: u64, ttl: u64) -> String {
     magpie_core::auth::mint(
         &crate::id::<AppId>(app),
         secret.as_bytes(),
         &crate::id::<UserId>(user),
         &crate::id::<DeviceId>(device),
-        now - ago_secs - 60,
-        60,
+        issued,
+        ttl,
     )
     .expect("mint token")
 }

@@ -251,17 +251,11 @@ impl Service {
         self.authorize(who, conv)?;
         let limit = self.config.limits.page(limit);
         let last_seq = self.store.last_seq(&who.app, conv).await?;
-        let mut messages = self
+        let messages = self
             .store
             .read_after(&who.app, conv, after_seq, limit + 1)
             .await?;
-        let has_more = messages.len() > limit;
-        messages.truncate(limit);
-        Ok(MessagePage {
-            messages,
-            has_more,
-            last_seq,
-        })
+        Ok(page(messages, limit, last_seq))
     }
 
     /// Messages of `conv` before `before_seq` (0 = the newest), descending.
@@ -279,17 +273,11 @@ impl Service {
         } else {
             before_seq
         };
-        let mut messages = self
+        let messages = self
             .store
             .read_before(&who.app, conv, before, limit + 1)
             .await?;
-        let has_more = messages.len() > limit;
-        messages.truncate(limit);
-        Ok(MessagePage {
-            messages,
-            has_more,
-            last_seq: 0,
-        })
+        Ok(page(messages, limit, 0))
     }
 
     /// The user's conversations after `after` (by id).
@@ -348,6 +336,18 @@ impl Service {
             self.known_users.lock().insert(key);
         }
         Ok(exists)
+    }
+}
+
+/// A page of at most `limit` messages from a read of `limit + 1`: the extra one only tells
+/// whether more follow.
+fn page(mut messages: Vec<StoredMessage>, limit: usize, last_seq: Seq) -> MessagePage {
+    let has_more = messages.len() > limit;
+    messages.truncate(limit);
+    MessagePage {
+        messages,
+        has_more,
+        last_seq,
     }
 }
 
