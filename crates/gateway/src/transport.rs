@@ -46,16 +46,22 @@ pub type FrameStream = Pin<Box<dyn Stream<Item = Result<Frame, ReadError>> + Sen
 /// Outgoing frames.
 pub type FrameSink = Pin<Box<dyn Sink<Outgoing, Error = io::Error> + Send>>;
 
-/// Initial read buffer of a stream connection. Small, because most connections are idle
-/// most of the time; it grows (bounded by the frame limit) only when a large frame arrives.
-const STREAM_READ_CAPACITY: usize = 512;
+/// Initial read and write buffers of a stream connection. Small, because most connections
+/// are idle most of the time; they grow (bounded by the frame limit) only when needed.
+const STREAM_BUFFER_CAPACITY: usize = 512;
+
+/// Bytes the write buffer may hold before a `feed` forces a flush. `Framed::with_capacity`
+/// would set this to the initial capacity (512), flushing every few frames and defeating
+/// the batching of pushes and acks into one write; the buffer still starts small.
+const STREAM_WRITE_BATCH_BYTES: usize = 16 * 1024;
 
 /// Frames over a byte stream (TCP or TLS).
 pub fn stream_transport<S>(io: S, max_frame: usize) -> (FrameStream, FrameSink)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let framed = Framed::with_capacity(io, FrameCodec::new(max_frame), STREAM_READ_CAPACITY);
+    let mut framed = Framed::with_capacity(io, FrameCodec::new(max_frame), STREAM_BUFFER_CAPACITY);
+    framed.set_backpressure_boundary(STREAM_WRITE_BATCH_BYTES);
     let (sink, stream) = framed.split();
     let stream = stream.map(|r| r.map_err(ReadError::from));
     let sink = sink.sink_map_err(|e| match e {
