@@ -168,6 +168,15 @@ async fn unauthenticated_connections_per_ip_are_capped() {
         refused,
         "a fourth unauthenticated connection was not refused"
     );
+    // Over TLS a refused connection is closed before any handshake work is done: the
+    // client sees the TLS handshake fail, not a rejection sent over a finished handshake.
+    let tls =
+        magpie_client::Client::connect(server.client_config(Transport::Tls, "alice", "tls")).await;
+    assert!(
+        matches!(tls, Err(magpie_client::ClientError::Connection(_))),
+        "expected the TLS handshake to be refused, got {:?}",
+        tls.map(|_| ())
+    );
     // Authenticating releases the slot.
     idle[0].login(&server.token("demo", "alice", "p0")).await;
     let mut c = RawConn::connect(addr).await;

@@ -123,6 +123,14 @@ impl Gateway {
         let deadline = Instant::now() + self.config.handshake_timeout;
         let _ = sock.set_nodelay(true);
         let permit = self.preauth.try_acquire(peer.ip());
+        if permit.is_none() && tls.is_some() {
+            // Over the cap: a TLS handshake is the expensive part the cap protects against,
+            // so a refused TLS connection is closed at once (plaintext ones get the typed
+            // error below, which costs nothing).
+            tracing::info!(%peer, "too many unauthenticated connections from this address");
+            metrics::counter!("magpie_errors_total", "code" => "TOO_MANY_CONNECTIONS").increment(1);
+            return;
+        }
         // Boxed: the TLS and WebSocket handshake futures are large (~11 KB), and an unboxed
         // future is as large as its largest state, so every idle connection would carry
         // that space for its whole life. On the heap it is freed once the handshake ends.
