@@ -3,66 +3,12 @@
 //! processes. Correctness only — every connection opens, nothing is lost or doubled, the
 //! JSON line is well-formed — never a timing assertion (CI machines vary).
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
-}
-
-/// The server process; killed when the test ends, also when it panics.
-struct Server {
-    child: Child,
-    tcp: String,
-    ws: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server() -> Server {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let (tcp, ws, http) = (free_port(), free_port(), free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_magpie"))
-        .args(["serve", "--demo", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .args(["--listen-tcp", &format!("127.0.0.1:{tcp}")])
-        .args(["--listen-ws", &format!("127.0.0.1:{ws}")])
-        .args(["--listen-http", &format!("127.0.0.1:{http}")])
-        .env("MAGPIE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn magpie serve");
-    let out = child.stdout.take().expect("stdout");
-    let server = Server {
-        child,
-        tcp: format!("tcp://127.0.0.1:{tcp}"),
-        ws: format!("ws://127.0.0.1:{ws}"),
-        _dir: dir,
-    };
-    // The first line says the listeners are bound.
-    let mut line = String::new();
-    BufReader::new(out)
-        .read_line(&mut line)
-        .expect("read the listening line");
-    assert!(
-        line.contains("\"listening\""),
-        "unexpected first line: {line:?}"
-    );
-    server
-}
+mod common;
+use common::Node;
 
 /// Runs `magpie bench ARGS` and returns its one JSON line.
 fn bench(args: &[&str]) -> Value {
@@ -94,13 +40,16 @@ fn assert_p2p_exact(v: &Value, expected: u64) {
 
 #[test]
 fn bench_scenarios_lose_and_double_nothing() {
-    let server = start_server();
-    let pid = server.child.id().to_string();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let node = Node::new(dir.path());
+    let guard = node.spawn();
+    let pid = guard.0.id().to_string();
+    let (tcp_url, ws_url) = (node.tcp_url(), node.ws_url());
 
     let tcp = bench(&[
         "connect",
         "--server",
-        &server.tcp,
+        &tcp_url,
         "--connections",
         "50",
         "--hold",
@@ -118,7 +67,7 @@ fn bench_scenarios_lose_and_double_nothing() {
     let ws = bench(&[
         "connect",
         "--server",
-        &server.ws,
+        &ws_url,
         "--connections",
         "50",
         "--hold",
@@ -134,7 +83,7 @@ fn bench_scenarios_lose_and_double_nothing() {
     let p2p = bench(&[
         "p2p",
         "--server",
-        &server.tcp,
+        &tcp_url,
         "--pairs",
         "5",
         "--messages",
@@ -147,7 +96,7 @@ fn bench_scenarios_lose_and_double_nothing() {
     let spread = bench(&[
         "p2p",
         "--server",
-        &server.tcp,
+        &tcp_url,
         "--pairs",
         "5",
         "--messages",
@@ -162,7 +111,7 @@ fn bench_scenarios_lose_and_double_nothing() {
     let paced = bench(&[
         "p2p",
         "--server",
-        &server.ws,
+        &ws_url,
         "--pairs",
         "4",
         "--messages",

@@ -51,16 +51,4 @@ impl AppRegistry {
     pub fn secrets(&self, app: &AppId) -> Option<Vec<String>> {
         self.apps.read().get(app).map(|a| a.secrets.clone())
     }
-
-    /// Whether the app exists.
-    pub fn contains(&self, app: &AppId) -> bool {
-        self.apps.read().contains_key(app)
-    }
-
-    /// All app ids.
-    pub fn ids(&self) -> Vec<AppId> {
-        let mut v: Vec<_> = self.apps.read().keys().cloned().collect();
-        v.sort();
-        v
-    }
 }
