@@ -17,7 +17,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::GatewayConfig;
 use crate::connection;
-use crate::preauth::PreauthLimiter;
+use crate::preauth::{PreauthLimiter, PreauthPermit};
 use crate::transport::{FrameSink, FrameStream, stream_transport, ws_transport};
 
 /// Which framing a listener speaks.
@@ -82,10 +82,23 @@ impl Gateway {
                     Ok((sock, peer)) => {
                         metrics::counter!("magpie_connections_accepted_total", "listener" => label)
                             .increment(1);
+                        // The permit is taken here, in accept order, not in the spawned
+                        // task: tasks run in any order, so a later connection could
+                        // otherwise take the slot of an earlier one.
+                        let permit = gw.preauth.try_acquire(peer.ip());
+                        if permit.is_none() && acceptor.is_some() {
+                            // Over the cap: a TLS handshake is the expensive part the cap
+                            // protects against, so a refused TLS connection is closed at
+                            // once (plaintext ones get a typed error, which costs nothing).
+                            tracing::info!(%peer, "too many unauthenticated connections from this address");
+                            metrics::counter!("magpie_errors_total", "code" => "TOO_MANY_CONNECTIONS")
+                                .increment(1);
+                            continue;
+                        }
                         let gw2 = gw.clone();
                         let acceptor = acceptor.clone();
                         gw.tasks.spawn(async move {
-                            gw2.handle(sock, peer, protocol, acceptor).await;
+                            gw2.handle(sock, peer, protocol, acceptor, permit).await;
                         });
                     }
                     Err(e) => {
@@ -119,18 +132,10 @@ impl Gateway {
         peer: SocketAddr,
         protocol: Protocol,
         tls: Option<TlsAcceptor>,
+        permit: Option<PreauthPermit>,
     ) {
         let deadline = Instant::now() + self.config.handshake_timeout;
         let _ = sock.set_nodelay(true);
-        let permit = self.preauth.try_acquire(peer.ip());
-        if permit.is_none() && tls.is_some() {
-            // Over the cap: a TLS handshake is the expensive part the cap protects against,
-            // so a refused TLS connection is closed at once (plaintext ones get the typed
-            // error below, which costs nothing).
-            tracing::info!(%peer, "too many unauthenticated connections from this address");
-            metrics::counter!("magpie_errors_total", "code" => "TOO_MANY_CONNECTIONS").increment(1);
-            return;
-        }
         // Boxed: the TLS and WebSocket handshake futures are large (~11 KB), and an unboxed
         // future is as large as its largest state, so every idle connection would carry
         // that space for its whole life. On the heap it is freed once the handshake ends.
