@@ -188,6 +188,13 @@ mod tests {
             client_msg_id: Some(crate::id(cmid)),
             content: Content::text("x"),
             server_time: 0,
+            kind: magpie_types::EntryKind::Message,
+            mentions: Vec::new(),
+            mention_all: false,
+            reply_to: None,
+            target: None,
+            recalled: false,
+            edited: false,
         }
     }
 

@@ -14,6 +14,8 @@ pub const RECV_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the server did next.
 #[derive(Debug, PartialEq)]
+// Transient test values, one at a time: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Next {
     /// A frame arrived.
     Frame(Frame),
@@ -141,6 +143,7 @@ pub fn send_frame(request_id: u64, to: &str, client_msg_id: &str, text: &str) ->
             client_msg_id: client_msg_id.to_owned(),
             to: Some(pb::send_request::To::User(to.to_owned())),
             content: Some(magpie_proto::convert::text_content(text)),
+            ..pb::SendRequest::default()
         }),
     )
 }

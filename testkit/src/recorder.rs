@@ -19,6 +19,10 @@ struct Seen {
     messages: Vec<Message>,
     syncs: usize,
     errors: Vec<String>,
+    /// Every log entry delivered (messages and group events), in arrival order.
+    entries: Vec<(ConvId, Seq)>,
+    /// Recalls reported: (conversation, recalled seq).
+    recalls: Vec<(ConvId, Seq)>,
 }
 
 /// Records a client's events.
@@ -39,7 +43,20 @@ impl Recorder {
                 {
                     let mut g = s.lock().expect("recorder lock");
                     match e {
-                        Event::Message(m) => g.messages.push(m),
+                        Event::Message(m) => {
+                            g.entries.push((m.conversation.clone(), m.seq));
+                            g.messages.push(m);
+                        }
+                        Event::GroupEvent(e) => g.entries.push((e.conversation, e.seq)),
+                        Event::Recalled {
+                            conversation,
+                            seq,
+                            entry_seq,
+                            ..
+                        } => {
+                            g.entries.push((conversation.clone(), entry_seq));
+                            g.recalls.push((conversation, seq));
+                        }
                         Event::SyncComplete => g.syncs += 1,
                         Event::Error(e) => g.errors.push(e.to_string()),
                         _ => {}
@@ -54,6 +71,38 @@ impl Recorder {
     /// The messages received so far, in arrival order.
     pub fn messages(&self) -> Vec<Message> {
         self.seen.lock().expect("recorder lock").messages.clone()
+    }
+
+    /// Every log entry delivered (messages and group events) as (conversation, seq), in
+    /// arrival order.
+    pub fn entries(&self) -> Vec<(ConvId, Seq)> {
+        self.seen.lock().expect("recorder lock").entries.clone()
+    }
+
+    /// Waits until an entry of `conv` with seq ≥ `seq` (message or group event) arrived.
+    pub async fn wait_for_entry(&self, conv: &ConvId, seq: Seq) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let notified = self.notify.notified();
+            let done = self
+                .seen
+                .lock()
+                .expect("recorder lock")
+                .entries
+                .iter()
+                .any(|(c, s)| c == conv && *s >= seq);
+            if done {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!("timed out waiting for {conv} entry {seq}");
+            }
+        }
+    }
+
+    /// Recalls reported so far: (conversation, recalled seq).
+    pub fn recalls(&self) -> Vec<(ConvId, Seq)> {
+        self.seen.lock().expect("recorder lock").recalls.clone()
     }
 
     /// Fatal errors reported by the client.

@@ -76,6 +76,10 @@ impl TestServer {
                 id: OTHER_APP.into(),
                 name: "Other".into(),
                 secret: OTHER_SECRET.into(),
+                max_group_members: None,
+                max_super_group_members: None,
+                allow_strangers: true,
+                recall_window_ms: 120_000,
             }],
             ..Config::default()
         };

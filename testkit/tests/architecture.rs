@@ -59,6 +59,7 @@ const LADDER: &[(&str, &[&str])] = &[
             "magpie-proto",
             "magpie-core",
             "magpie-store",
+            "magpie-store-embedded",
             "magpie-service",
             "magpie-server",
             "magpie-client",
@@ -69,9 +70,18 @@ const LADDER: &[(&str, &[&str])] = &[
 /// Crates that must do no I/O: no async runtime among their normal dependencies.
 const SANS_IO: &[&str] = &["magpie-types", "magpie-core"];
 
+/// The workspace's own manifests. `--no-deps`: the checks read only the dependencies the
+/// workspace crates declare, and resolving the whole graph would need every
+/// platform's crates (Windows-only ones included) in the local registry cache.
 fn metadata() -> serde_json::Value {
     let out = Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--offline",
+            "--no-deps",
+        ])
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .output()
         .expect("run cargo metadata");

@@ -240,6 +240,7 @@ async fn other_apps_users_and_foreign_conversations_are_out_of_reach() {
                     client_msg_id: "x2".into(),
                     to: None,
                     content: None,
+                    ..pb::SendRequest::default()
                 }),
             ),
         ),

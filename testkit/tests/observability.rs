@@ -55,13 +55,15 @@ async fn readiness_turns_off_while_draining() {
     let addr = server.http();
     assert_eq!(http::get(addr, "/healthz").await.0, 200);
     assert_eq!(http::get(addr, "/readyz").await.0, 200);
+    // A connection that never authenticates keeps the drain open for the grace period, so
+    // the draining state can be observed; at the end of the grace it is closed. It connects
+    // first: the listener accepts in order, so once the login below is answered the server
+    // has accepted (and is tracking) this one too, whatever the scheduling.
+    let mut silent = RawConn::connect(server.addr(Transport::Tcp)).await;
     let mut client = RawConn::connect(server.addr(Transport::Tcp)).await;
     client
         .login(&server.token("demo", "alice", "leaving"))
         .await;
-    // A connection that never authenticates keeps the drain open for the grace period, so
-    // the draining state can be observed; at the end of the grace it is closed.
-    let mut silent = RawConn::connect(server.addr(Transport::Tcp)).await;
     let stopping = tokio::spawn(server.shutdown());
     let mut saw_draining = false;
     for _ in 0..100 {

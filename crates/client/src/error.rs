@@ -44,6 +44,17 @@ pub enum ErrorCode {
     TooManyConnections,
     /// The connection was idle for too long.
     IdleTimeout,
+    /// The thing to create exists already (e.g. a group id in use).
+    AlreadyExists,
+    /// A size limit other than the message size was hit (e.g. the group is full).
+    LimitExceeded,
+    /// The sender is muted in this conversation (or everyone is, and the sender is no admin).
+    Muted,
+    /// The recipient blocked the sender (1:1), or the app lets only friends message each
+    /// other and they are not friends.
+    Blocked,
+    /// The operation's time window has passed (e.g. recalling an old message).
+    WindowClosed,
     /// A code this SDK does not know (or 0, unspecified).
     Unknown(i32),
 }
@@ -70,6 +81,11 @@ impl ErrorCode {
             Ok(W::Internal) => Self::Internal,
             Ok(W::TooManyConnections) => Self::TooManyConnections,
             Ok(W::IdleTimeout) => Self::IdleTimeout,
+            Ok(W::AlreadyExists) => Self::AlreadyExists,
+            Ok(W::LimitExceeded) => Self::LimitExceeded,
+            Ok(W::Muted) => Self::Muted,
+            Ok(W::Blocked) => Self::Blocked,
+            Ok(W::WindowClosed) => Self::WindowClosed,
             Ok(W::Unspecified) | Err(_) => Self::Unknown(code),
         }
     }
@@ -94,16 +110,31 @@ impl ErrorCode {
             Self::Internal => "INTERNAL",
             Self::TooManyConnections => "TOO_MANY_CONNECTIONS",
             Self::IdleTimeout => "IDLE_TIMEOUT",
+            Self::AlreadyExists => "ALREADY_EXISTS",
+            Self::LimitExceeded => "LIMIT_EXCEEDED",
+            Self::Muted => "MUTED",
+            Self::Blocked => "BLOCKED",
+            Self::WindowClosed => "WINDOW_CLOSED",
             Self::Unknown(_) => "UNKNOWN",
         }
     }
 
-    /// A definite rejection of a send: the message was not stored, and retrying the same
-    /// request cannot succeed.
+    /// A definite rejection of a send or a message operation: nothing was stored, and
+    /// retrying the same request cannot succeed (a muted sender must wait to be unmuted; a
+    /// full group must shrink first; a block must be lifted; a closed recall window never
+    /// opens again: none is worth retrying automatically).
     pub fn is_definite_rejection(self) -> bool {
         matches!(
             self,
-            Self::InvalidArgument | Self::MessageTooLarge | Self::NotFound | Self::Forbidden
+            Self::InvalidArgument
+                | Self::MessageTooLarge
+                | Self::NotFound
+                | Self::Forbidden
+                | Self::AlreadyExists
+                | Self::LimitExceeded
+                | Self::Muted
+                | Self::Blocked
+                | Self::WindowClosed
         )
     }
 
@@ -166,6 +197,14 @@ pub enum ClientError {
     /// is unknown: the message may still have been stored (it then arrives through sync).
     #[error("timed out")]
     Timeout,
+    /// The connection was lost while a request that changes state (a group operation) was
+    /// in flight: the server may or may not have applied it. Such requests are not written
+    /// again on the next connection, because applying them twice is not harmless; look at
+    /// the state (e.g. [`Client::group`](crate::Client::group)) and decide.
+    #[error(
+        "the connection was lost before the answer; the request may or may not have been applied"
+    )]
+    Interrupted,
     /// The client was closed (by [`Client::close`](crate::Client::close), or because every
     /// [`Client`](crate::Client) handle was dropped, or after a fatal error).
     #[error("the client is closed")]
@@ -208,8 +247,15 @@ mod tests {
         assert!(ErrorCode::RateLimited.is_retryable());
         assert!(!ErrorCode::RateLimited.is_definite_rejection());
         assert!(ErrorCode::UnsupportedVersion.is_fatal_for_token());
+        assert_eq!(ErrorCode::from_wire(20), ErrorCode::Muted);
+        assert!(ErrorCode::Muted.is_definite_rejection());
+        assert_eq!(ErrorCode::LimitExceeded.to_string(), "LIMIT_EXCEEDED");
+        assert_eq!(ErrorCode::from_wire(21), ErrorCode::Blocked);
+        assert_eq!(ErrorCode::WindowClosed.to_string(), "WINDOW_CLOSED");
+        assert!(ErrorCode::Blocked.is_definite_rejection());
+        assert!(ErrorCode::WindowClosed.is_definite_rejection());
         // Every named wire code maps to a named SDK code.
-        for code in 1..=17 {
+        for code in 1..=22 {
             assert!(!matches!(ErrorCode::from_wire(code), ErrorCode::Unknown(_)));
         }
     }

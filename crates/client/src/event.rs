@@ -11,15 +11,118 @@ use magpie_types::{
     AppId, ClientMsgId, Content, ContentType, ConvId, DeviceId, Millis, MsgId, Seq, UserId,
 };
 
-use crate::ClientError;
+use crate::{ClientError, ConversationInfo, EntryKind, GroupEvent, SocialKind, UserPresence};
 
 /// Something the application should know about, in the order it happened.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Event {
-    /// The next message of a conversation. Per conversation, messages arrive exactly once and
-    /// in `seq` order without gaps (own messages sent from this client included).
+    /// The next message of a conversation. Per conversation, log entries arrive exactly once
+    /// and in `seq` order (own messages sent from this client included); the only `seq`s
+    /// skipped are those the user may not see (before joining a group, between leaving and
+    /// rejoining). A group event entry arrives as [`Event::GroupEvent`] instead, and a
+    /// recall, edit or reaction entry as [`Event::Recalled`], [`Event::Edited`] or
+    /// [`Event::Reaction`].
     Message(Message),
+    /// A group event entry (join, leave, rename, ...), parsed, in its place among the
+    /// conversation's messages: it takes the place of [`Event::Message`] for that `seq`, so
+    /// that an application listing messages does not show raw JSON. An entry marked as a
+    /// group event whose JSON does not parse is delivered as [`Event::Message`] (with
+    /// [`Message::kind`] [`EntryKind::GroupEvent`]) so that nothing is lost.
+    GroupEvent(GroupEvent),
+    /// A recall entry, in its place among the conversation's entries (instead of
+    /// [`Event::Message`] for `entry_seq`): the message at `seq` was recalled and should be
+    /// shown as such; the server no longer serves its content (history and pulls mark it
+    /// [`Message::recalled`]). Like every entry that acts on a message, one that does not
+    /// parse arrives as [`Event::Message`] with its [`Message::kind`].
+    Recalled {
+        /// The conversation.
+        conversation: ConvId,
+        /// The message recalled.
+        seq: Seq,
+        /// Who recalled it (its sender, or a group admin).
+        by: UserId,
+        /// The recall entry's own `seq` (the conversation's cursor moves past it).
+        entry_seq: Seq,
+    },
+    /// An edit entry (instead of [`Event::Message`] for `entry_seq`): the message at `seq`
+    /// now carries `content` (history and pulls serve it so, marked [`Message::edited`]).
+    Edited {
+        /// The conversation.
+        conversation: ConvId,
+        /// The message edited (by its sender).
+        seq: Seq,
+        /// Its new content.
+        content: Content,
+        /// The edit entry's own `seq`.
+        entry_seq: Seq,
+    },
+    /// A reaction entry (instead of [`Event::Message`] for `entry_seq`): `user` added (or,
+    /// with `add` false, took back) `emoji` on the message at `seq`.
+    Reaction {
+        /// The conversation.
+        conversation: ConvId,
+        /// The message reacted to.
+        seq: Seq,
+        /// Who reacted.
+        user: UserId,
+        /// The reaction.
+        emoji: String,
+        /// Added (`true`) or removed.
+        add: bool,
+        /// The reaction entry's own `seq`.
+        entry_seq: Seq,
+    },
+    /// The user deleted these messages of a conversation for themselves on another device:
+    /// hide them. The server no longer serves them to this user (they are skipped by pulls
+    /// and history); the log itself is unchanged for everyone else.
+    MessagesDeleted {
+        /// The conversation.
+        conversation: ConvId,
+        /// The messages deleted.
+        seqs: Vec<Seq>,
+    },
+    /// Another member of a conversation started (`typing`) or stopped typing. Not stored
+    /// and not ordered with the log: show it until `typing` is false, or for a few seconds.
+    Typing {
+        /// The conversation.
+        conversation: ConvId,
+        /// Who is typing.
+        user: UserId,
+        /// Started (`true`) or stopped.
+        typing: bool,
+    },
+    /// A user went online or offline: one the connection subscribed to (see
+    /// [`Client::subscribe_presence`](crate::Client::subscribe_presence)) or a friend. Also
+    /// sent for every subscribed user after a reconnect re-subscribes, since presence may
+    /// have changed while the connection was down.
+    Presence(UserPresence),
+    /// Friends: a request arrived, was accepted or declined, or a friendship ended.
+    Social {
+        /// What happened.
+        kind: SocialKind,
+        /// The other user.
+        user: UserId,
+        /// The request's message (for [`SocialKind::FriendRequest`]; else usually empty).
+        message: String,
+    },
+    /// The local state of a conversation changed (a message arrived, it was read here or on
+    /// another device, its settings changed, a sync listed it): its new state. Also readable
+    /// at any time with [`Client::conversations_snapshot`](crate::Client::conversations_snapshot).
+    ConversationUpdated(ConversationInfo),
+    /// The unread badge changed: unread summed over every conversation that is not muted
+    /// (always equal to that sum over [`Client::conversations_snapshot`](crate::Client::conversations_snapshot)).
+    TotalUnread(u64),
+    /// Another user read a conversation up to `read_seq` (a read receipt; for 1:1
+    /// conversations the server sends these to the other party).
+    ReadReceipt {
+        /// The conversation.
+        conversation: ConvId,
+        /// Who read it.
+        user: UserId,
+        /// Everything up to this `seq` is read.
+        read_seq: Seq,
+    },
     /// The connection changed state.
     Connection(ConnectionState),
     /// The client caught up with the server after a (re)connect: every conversation's
@@ -52,12 +155,32 @@ pub struct Message {
     pub content: Content,
     /// When the server stored it (Unix milliseconds).
     pub server_time: Millis,
+    /// What the entry is: a message, or (in history pages, or when it did not parse) a group
+    /// event, a recall, an edit or a reaction (see [`Message::op_event`]).
+    pub kind: EntryKind,
+    /// Users the message mentions (groups).
+    pub mentions: Vec<UserId>,
+    /// The message mentions everyone (`@all`).
+    pub mention_all: bool,
+    /// The `seq` of the earlier message of the same conversation this one replies to.
+    pub reply_to: Option<Seq>,
+    /// For a recall, edit or reaction entry: the `seq` of the message acted on.
+    pub target: Option<Seq>,
+    /// The message was recalled: its content is empty (the server no longer serves it).
+    pub recalled: bool,
+    /// The message was edited: its content is the latest edit.
+    pub edited: bool,
 }
 
 impl Message {
     /// The content as text, for text messages.
     pub fn text(&self) -> Option<&str> {
         self.content.as_text()
+    }
+
+    /// Whether the message mentions `user` (by name, or through `@all`).
+    pub fn mentions_user(&self, user: &UserId) -> bool {
+        self.mention_all || self.mentions.contains(user)
     }
 
     /// Parses a wire message.
@@ -67,6 +190,7 @@ impl Message {
         if m.seq == 0 {
             return Err(format!("message of {conversation} with seq 0"));
         }
+        let kind = entry_kind(m.kind)?;
         let from = UserId::new(m.from_user).map_err(|e| format!("from_user: {e}"))?;
         Ok(Self {
             conversation,
@@ -77,8 +201,29 @@ impl Message {
             client_msg_id: ClientMsgId::new(m.client_msg_id).ok(),
             content: m.content.map(content_lenient).unwrap_or_else(empty_custom),
             server_time: m.server_time_ms,
+            kind,
+            // A malformed mention is dropped rather than the message.
+            mentions: m
+                .mentions
+                .into_iter()
+                .filter_map(|u| UserId::new(u).ok())
+                .collect(),
+            mention_all: m.mention_all,
+            reply_to: (m.reply_to != 0).then_some(m.reply_to),
+            target: (m.target != 0).then_some(m.target),
+            recalled: m.recalled,
+            edited: m.edited,
         })
     }
+}
+
+/// The entry kind of a wire code; a kind this SDK does not know is refused (it is no
+/// message, and the SDK cannot apply it).
+pub(crate) fn entry_kind(code: i32) -> Result<EntryKind, String> {
+    u32::try_from(code)
+        .ok()
+        .and_then(EntryKind::from_code)
+        .ok_or_else(|| format!("unknown entry kind {code}"))
 }
 
 /// The server's acknowledgement of a send: the message is durably stored.
@@ -97,31 +242,6 @@ pub struct SendAck {
     /// True when the server had already stored this message (an earlier attempt of the same
     /// send succeeded); the ack is the original one.
     pub duplicate: bool,
-}
-
-/// One of the user's conversations, as listed by the server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConversationInfo {
-    /// The conversation.
-    pub conversation: ConvId,
-    /// The server's last `seq` in it.
-    pub last_seq: Seq,
-    /// When its last message was stored (Unix milliseconds).
-    pub last_time: Millis,
-    /// For a 1:1 conversation, the other user.
-    pub peer: Option<UserId>,
-}
-
-impl ConversationInfo {
-    pub(crate) fn from_pb(c: pb::ConversationInfo) -> Result<Self, String> {
-        Ok(Self {
-            conversation: ConvId::parse(&c.conversation)
-                .map_err(|e| format!("conversation {:?}: {e}", c.conversation))?,
-            last_seq: c.last_seq,
-            last_time: c.last_time_ms,
-            peer: UserId::new(c.peer).ok(),
-        })
-    }
 }
 
 /// A page of history, newest first.
@@ -228,6 +348,9 @@ mod tests {
             client_msg_id: "c1".into(),
             content: Some(text_content("hi")),
             server_time_ms: 5,
+            mentions: vec!["b".into(), "not a user!".into()],
+            reply_to: 0,
+            ..Default::default()
         }
     }
 
@@ -236,9 +359,43 @@ mod tests {
         let m = Message::from_pb(wire("p2p:a:b", 1, "a")).unwrap();
         assert_eq!(m.text(), Some("hi"));
         assert_eq!(m.from_device, None);
+        assert_eq!(m.kind, EntryKind::Message);
+        assert_eq!(m.mentions, [UserId::new("b").unwrap()]);
+        assert!(m.mentions_user(&UserId::new("b").unwrap()));
+        assert_eq!(m.reply_to, None);
+        assert_eq!((m.target, m.recalled, m.edited), (None, false, false));
+        let mut w = wire("p2p:a:b", 2, "a");
+        w.kind = pb::EntryKind::Recall as i32;
+        w.target = 1;
+        let recall = Message::from_pb(w).unwrap();
+        assert_eq!((recall.kind, recall.target), (EntryKind::Recall, Some(1)));
+        let mut w = wire("p2p:a:b", 1, "a");
+        w.recalled = true;
+        w.content = None;
+        let gone = Message::from_pb(w).unwrap();
+        assert!(gone.recalled && gone.content.body.is_empty());
+        let mut w = wire("p2p:a:b", 1, "a");
+        w.kind = 7;
+        assert!(Message::from_pb(w).is_err(), "unknown kinds are refused");
         assert!(Message::from_pb(wire("nope", 1, "a")).is_err());
         assert!(Message::from_pb(wire("p2p:a:b", 0, "a")).is_err());
         assert!(Message::from_pb(wire("p2p:a:b", 1, "")).is_err());
+    }
+
+    #[test]
+    fn entry_kinds_match_the_wire() {
+        let wire = [
+            (EntryKind::Message, pb::EntryKind::Message),
+            (EntryKind::GroupEvent, pb::EntryKind::GroupEvent),
+            (EntryKind::Recall, pb::EntryKind::Recall),
+            (EntryKind::Edit, pb::EntryKind::Edit),
+            (EntryKind::Reaction, pb::EntryKind::Reaction),
+        ];
+        for (kind, w) in wire {
+            assert_eq!(entry_kind(w as i32), Ok(kind));
+            assert_eq!(kind.counts_as_unread(), kind == EntryKind::Message);
+        }
+        assert!(entry_kind(-1).is_err());
     }
 
     #[test]

@@ -11,6 +11,14 @@
 //! `cursor < known` and pulls make progress. A pull that makes no progress stops (so a server
 //! that misbehaves cannot make the client spin); the next hint or sync tries again.
 //!
+//! Seqs the user may not see (a group's log before they joined, or between leaving and
+//! rejoining) never arrive as messages; a pull page names them as *hidden ranges* instead.
+//! A hidden range that starts at or before `cursor + 1` moves the cursor to its end, exactly
+//! as if its seqs had been delivered, and counts as progress; [`page_items`] puts a page's
+//! messages and ranges into one seq order so that each is applied when the cursor reaches
+//! it. Pushes carry no ranges: a push far beyond the cursor (the event of our own join) is a
+//! gap like any other, and the pull that fills it brings the ranges.
+//!
 //! Inputs arrive through `on_*` methods; the pulls to issue leave through
 //! [`Orderer::poll_pull`]. No I/O, no clock, no tokio.
 
@@ -101,12 +109,33 @@ impl Orderer {
         c.known = c.known.max(seq);
         if seq <= c.cursor {
             Verdict::Duplicate
-        } else if seq == c.cursor + 1 {
+        } else if seq == c.cursor.saturating_add(1) {
             c.cursor = seq;
             Verdict::Deliver
         } else {
             self.want_pull(conv);
             Verdict::Gap
+        }
+    }
+
+    /// A pull page says the seqs `from..=to` of `conv` are not visible to this user. Moves the
+    /// cursor to `to` if the range starts at or before the next expected seq; a range further
+    /// ahead is a gap (a message before it is missing) and schedules a pull. Returns whether
+    /// the cursor moved.
+    pub(crate) fn on_hidden(&mut self, conv: &ConvId, from: Seq, to: Seq) -> bool {
+        if from > to {
+            return false;
+        }
+        let c = self.conv_mut(conv);
+        c.known = c.known.max(to);
+        if to <= c.cursor {
+            false
+        } else if from <= c.cursor.saturating_add(1) {
+            c.cursor = to;
+            true
+        } else {
+            self.want_pull(conv);
+            false
         }
     }
 
@@ -142,8 +171,9 @@ impl Orderer {
         None
     }
 
-    /// A pull page for `conv` was answered; its messages have already gone through
-    /// [`Orderer::on_message`]. Schedules the next page if there is more and this one helped.
+    /// A pull page for `conv` was answered; its messages and hidden ranges have already gone
+    /// through [`Orderer::on_message`] and [`Orderer::on_hidden`], in the order of
+    /// [`page_items`]. Schedules the next page if there is more and this one helped.
     pub(crate) fn pull_finished(&mut self, conv: &ConvId, has_more: bool, last_seq: Seq) {
         let Some(c) = self.convs.get_mut(conv) else {
             return;
@@ -213,11 +243,55 @@ impl Orderer {
     }
 }
 
+/// One step of a pull page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PageItem<M> {
+    /// A message: goes through [`Orderer::on_message`].
+    Message(M),
+    /// Seqs `from..=to` the user may not see: go through [`Orderer::on_hidden`].
+    Hidden {
+        /// First hidden seq.
+        from: Seq,
+        /// Last hidden seq.
+        to: Seq,
+    },
+}
+
+/// A pull page's messages and hidden ranges in one ascending seq order (a message before a
+/// range starting at the same seq, which a correct server never sends).
+///
+/// Ranges are checked against the page: one that is empty is dropped, and none may reach
+/// beyond the page's last message or its `last_seq` — a range past both would let a
+/// misbehaving server move the cursor over messages the user may see.
+pub(crate) fn page_items<M>(
+    messages: Vec<(Seq, M)>,
+    hidden: impl IntoIterator<Item = (Seq, Seq)>,
+    last_seq: Seq,
+) -> Vec<PageItem<M>> {
+    let bound = messages
+        .iter()
+        .map(|(seq, _)| *seq)
+        .max()
+        .unwrap_or(0)
+        .max(last_seq);
+    let mut items: Vec<(Seq, u8, PageItem<M>)> = messages
+        .into_iter()
+        .map(|(seq, m)| (seq, 0, PageItem::Message(m)))
+        .collect();
+    for (from, to) in hidden {
+        let (from, to) = (from.max(1), to.min(bound));
+        if from <= to {
+            items.push((from, 1, PageItem::Hidden { from, to }));
+        }
+    }
+    items.sort_by_key(|(seq, rank, _)| (*seq, *rank));
+    items.into_iter().map(|(_, _, item)| item).collect()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
 
     fn conv(i: usize) -> ConvId {
         ConvId::parse(&format!("p2p:u{i}:zz")).unwrap()
@@ -257,6 +331,52 @@ mod tests {
     }
 
     #[test]
+    fn hidden_ranges_move_the_cursor_and_count_as_progress() {
+        let c = conv(0);
+        let mut o = Orderer::new([], 4);
+        // Joined at 6: the push of the join event is a gap.
+        assert_eq!(o.on_message(&c, 6), Verdict::Gap);
+        assert_eq!(o.poll_pull(), Some((c.clone(), 0)));
+        let page = page_items(vec![(6, "join")], [(1, 5)], 6);
+        assert_eq!(
+            page,
+            [
+                PageItem::Hidden { from: 1, to: 5 },
+                PageItem::Message("join")
+            ]
+        );
+        assert!(o.on_hidden(&c, 1, 5));
+        assert_eq!(o.on_message(&c, 6), Verdict::Deliver);
+        o.pull_finished(&c, false, 6);
+        assert!(o.is_settled());
+        assert_eq!(o.cursor(&c), 6);
+        // A stale range is nothing; one beyond the next seq is a gap.
+        assert!(!o.on_hidden(&c, 2, 4));
+        assert!(!o.on_hidden(&c, 9, 10));
+        assert_eq!(o.poll_pull(), Some((c.clone(), 6)));
+        // Left at 8, rejoined at 11: the range starts right after the cursor.
+        assert_eq!(o.on_message(&c, 7), Verdict::Deliver);
+        assert_eq!(o.on_message(&c, 8), Verdict::Deliver);
+        assert!(o.on_hidden(&c, 9, 10));
+        assert_eq!(o.on_message(&c, 11), Verdict::Deliver);
+        o.pull_finished(&c, false, 11);
+        assert!(o.is_settled());
+        assert!(!o.on_hidden(&c, 15, 14), "an empty range");
+    }
+
+    #[test]
+    fn page_ranges_are_bounded_by_the_page() {
+        let items = page_items(vec![(4, ())], [(1, 3), (5, u64::MAX), (0, 0), (7, 6)], 4);
+        assert_eq!(
+            items,
+            [PageItem::Hidden { from: 1, to: 3 }, PageItem::Message(())]
+        );
+        // Without messages, `last_seq` bounds them.
+        let items = page_items::<()>(Vec::new(), [(3, 9)], 6);
+        assert_eq!(items, [PageItem::Hidden { from: 3, to: 6 }]);
+    }
+
+    #[test]
     fn pulls_are_limited_in_flight() {
         let mut o = Orderer::new([], 2);
         for i in 0..3 {
@@ -268,261 +388,7 @@ mod tests {
         o.pull_failed(&conv(0));
         assert_eq!(o.poll_pull(), Some((conv(2), 0)));
     }
-
-    // ---- Model-based test -------------------------------------------------------------
-    //
-    // A model server keeps one log per conversation. Messages reach the client through a
-    // network that loses, duplicates and reorders (pushes, acks of our own sends, pull
-    // results); connections drop; every reconnect syncs (the conversation list gives each
-    // log's last seq). Whatever happens, the application must see each conversation's
-    // messages exactly once, in order, without gaps, and after a final sync all of them.
-
-    const CONVS: usize = 3;
-    const PAGE: usize = 3;
-
-    #[derive(Debug, Clone)]
-    enum Op {
-        /// Another user stores a message; the server pushes it (maybe never arrives).
-        Store { conv: usize },
-        /// The client's own send is stored; its ack enters the network.
-        OwnSend { conv: usize },
-        /// Deliver the network item at this (wrapped) index.
-        Deliver(usize),
-        /// Deliver the item at this index and keep a copy (a retransmit).
-        Duplicate(usize),
-        /// Lose the item at this index.
-        Lose(usize),
-        /// Issue the pulls the orderer asks for.
-        IssuePulls,
-        /// The connection drops, then the client reconnects and syncs.
-        Reconnect,
-    }
-
-    #[derive(Debug, Clone)]
-    enum Wire {
-        Push {
-            conv: usize,
-            seq: Seq,
-        },
-        Ack {
-            conv: usize,
-            seq: Seq,
-        },
-        /// The server read its log when the request arrived (at issue time); the answer
-        /// may reach the client after later pushes.
-        PullAnswer {
-            conv: usize,
-            seqs: Vec<Seq>,
-            has_more: bool,
-            last_seq: Seq,
-            epoch: u32,
-        },
-    }
-
-    fn op() -> impl Strategy<Value = Op> {
-        prop_oneof![
-            3 => (0..CONVS).prop_map(|conv| Op::Store { conv }),
-            2 => (0..CONVS).prop_map(|conv| Op::OwnSend { conv }),
-            6 => any::<usize>().prop_map(Op::Deliver),
-            2 => any::<usize>().prop_map(Op::Duplicate),
-            1 => any::<usize>().prop_map(Op::Lose),
-            2 => Just(Op::IssuePulls),
-            1 => Just(Op::Reconnect),
-        ]
-    }
-
-    struct Model {
-        logs: Vec<Seq>,
-        net: Vec<Wire>,
-        epoch: u32,
-        orderer: Orderer,
-        seen: Vec<Vec<Seq>>,
-        /// Highest seq the client has heard of, per conversation.
-        heard: Vec<Seq>,
-        pulls: usize,
-    }
-
-    impl Model {
-        fn new(max_in_flight: usize) -> Self {
-            Self {
-                logs: vec![0; CONVS],
-                net: Vec::new(),
-                epoch: 0,
-                orderer: Orderer::new([], max_in_flight),
-                seen: vec![Vec::new(); CONVS],
-                heard: vec![0; CONVS],
-                pulls: 0,
-            }
-        }
-
-        fn take(&mut self, i: usize) -> Option<Wire> {
-            if self.net.is_empty() {
-                return None;
-            }
-            let i = i % self.net.len();
-            Some(self.net.swap_remove(i))
-        }
-
-        fn offer(&mut self, conv: usize, seq: Seq) {
-            self.heard[conv] = self.heard[conv].max(seq);
-            if self.orderer.on_message(&conv_id(conv), seq) == Verdict::Deliver {
-                self.seen[conv].push(seq);
-            }
-        }
-
-        fn receive(&mut self, w: Wire) {
-            match w {
-                Wire::Push { conv, seq } | Wire::Ack { conv, seq } => self.offer(conv, seq),
-                Wire::PullAnswer {
-                    conv,
-                    seqs,
-                    has_more,
-                    last_seq,
-                    epoch,
-                } => {
-                    if epoch != self.epoch {
-                        // Answers to a dead connection never arrive on the new one.
-                        return;
-                    }
-                    for seq in seqs {
-                        self.offer(conv, seq);
-                    }
-                    self.heard[conv] = self.heard[conv].max(last_seq);
-                    self.orderer
-                        .pull_finished(&conv_id(conv), has_more, last_seq);
-                }
-            }
-        }
-
-        fn issue_pulls(&mut self) {
-            while let Some((c, after)) = self.orderer.poll_pull() {
-                self.pulls += 1;
-                let conv = conv_index(&c);
-                let last_seq = self.logs[conv];
-                let end = last_seq.min(after + PAGE as Seq);
-                self.net.push(Wire::PullAnswer {
-                    conv,
-                    seqs: (after + 1..=end).collect(),
-                    has_more: end < last_seq,
-                    last_seq,
-                    epoch: self.epoch,
-                });
-            }
-        }
-
-        fn reconnect(&mut self) {
-            self.epoch += 1;
-            self.net.retain(|w| !matches!(w, Wire::PullAnswer { .. }));
-            self.orderer.connection_lost();
-            for conv in 0..CONVS {
-                self.orderer.on_known(&conv_id(conv), self.logs[conv]);
-                self.heard[conv] = self.heard[conv].max(self.logs[conv]);
-            }
-        }
-
-        fn apply(&mut self, op: Op) {
-            match op {
-                Op::Store { conv } => {
-                    self.logs[conv] += 1;
-                    self.net.push(Wire::Push {
-                        conv,
-                        seq: self.logs[conv],
-                    });
-                }
-                Op::OwnSend { conv } => {
-                    self.logs[conv] += 1;
-                    self.net.push(Wire::Ack {
-                        conv,
-                        seq: self.logs[conv],
-                    });
-                }
-                Op::Deliver(i) => {
-                    if let Some(w) = self.take(i) {
-                        self.receive(w);
-                    }
-                }
-                Op::Duplicate(i) => {
-                    if let Some(w) = self.take(i) {
-                        // Pushes are retransmitted and sends retried; a pull is answered
-                        // once (the driver matches answers by request id).
-                        if !matches!(w, Wire::PullAnswer { .. }) {
-                            self.net.push(w.clone());
-                        }
-                        self.receive(w);
-                    }
-                }
-                Op::Lose(i) => {
-                    // Pull answers are not lost on a live connection (TCP); pushes and acks
-                    // can be (the connection that carried them dropped).
-                    if let Some(w) = self.take(i)
-                        && matches!(w, Wire::PullAnswer { .. })
-                    {
-                        self.net.push(w);
-                    }
-                }
-                Op::IssuePulls => self.issue_pulls(),
-                Op::Reconnect => self.reconnect(),
-            }
-        }
-
-        /// Delivers everything in flight and answers pulls until nothing moves.
-        fn drain(&mut self) {
-            loop {
-                self.issue_pulls();
-                let Some(w) = self.net.pop() else { break };
-                self.receive(w);
-            }
-        }
-
-        fn check_prefix(&self) -> Result<(), TestCaseError> {
-            for (conv, seen) in self.seen.iter().enumerate() {
-                for (i, seq) in seen.iter().enumerate() {
-                    prop_assert_eq!(*seq, i as Seq + 1, "conversation {} saw {:?}", conv, seen);
-                }
-                prop_assert_eq!(self.orderer.cursor(&conv_id(conv)), seen.len() as Seq);
-            }
-            Ok(())
-        }
-    }
-
-    fn conv_id(i: usize) -> ConvId {
-        conv(i)
-    }
-
-    fn conv_index(c: &ConvId) -> usize {
-        (0..CONVS).find(|&i| &conv(i) == c).unwrap()
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
-
-        #[test]
-        fn every_seq_exactly_once_in_order(
-            ops in proptest::collection::vec(op(), 0..200),
-            max_in_flight in 1usize..4,
-        ) {
-            let mut m = Model::new(max_in_flight);
-            for op in ops {
-                m.apply(op);
-                m.check_prefix()?;
-            }
-            // Without a reconnect, the client catches up with everything it heard of.
-            m.drain();
-            m.check_prefix()?;
-            for conv in 0..CONVS {
-                prop_assert_eq!(m.seen[conv].len() as Seq, m.heard[conv], "conversation {}", conv);
-            }
-            // A reconnect's sync brings what was lost on the way.
-            m.reconnect();
-            m.drain();
-            m.check_prefix()?;
-            for conv in 0..CONVS {
-                prop_assert_eq!(m.seen[conv].len() as Seq, m.logs[conv], "conversation {}", conv);
-            }
-            prop_assert!(m.orderer.is_settled());
-            // Pulls are bounded: each one brings progress or ends a run of pages.
-            let total: Seq = m.logs.iter().sum();
-            prop_assert!(m.pulls as Seq <= 2 * total + 8 * CONVS as Seq * (m.epoch as Seq + 1));
-        }
-    }
 }
+
+#[cfg(test)]
+mod model;

@@ -1,43 +1,99 @@
 //! Requests waiting for an answer: sends (kept until acknowledged, definitely rejected, timed
 //! out or the client closes) and queries, across reconnects.
 //!
+//! A *send* here is any request the server deduplicates by its client message id: a message,
+//! or an operation on one (recall, edit, reaction), which is a log entry too. Both are kept
+//! whole (`Outgoing`), so every retry writes the same request under the same id and the
+//! server applies it at most once.
+//!
 //! Every request has a key in one increasing sequence, so writing the ready set in key order
 //! resends pending sends in their original order on a new connection. A request is either
 //! *ready* (to be written on the current connection), *in flight* (the driver maps the
 //! connection's request id to its key), or — for a send the server answered with a retryable
 //! error — *waiting* for its retry time.
+//!
+//! Sends are safe to write again (the server deduplicates by client message id), and so are
+//! idempotent queries (reads, read positions, settings, deleting for oneself, presence
+//! subscriptions). A query that changes state (a group operation, a friend request) is not:
+//! when its connection drops before the answer it fails with [`ClientError::Interrupted`]
+//! instead of being applied twice.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use magpie_proto::convert::content_to_pb;
-use magpie_proto::{Body, pb};
-use magpie_types::{ClientMsgId, Content, UserId};
+use magpie_proto::Body;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::{ClientError, SendAck};
+use crate::message_op::OpDraft;
+use crate::send::Draft;
+use crate::{ClientError, OpAck, SendAck};
+
+/// A request the server deduplicates by client message id, with the caller waiting for its
+/// answer.
+pub(crate) enum Outgoing {
+    /// A message to send.
+    Message {
+        draft: Draft,
+        reply: oneshot::Sender<Result<SendAck, ClientError>>,
+    },
+    /// An operation on an earlier message.
+    Op {
+        op: OpDraft,
+        reply: oneshot::Sender<Result<OpAck, ClientError>>,
+    },
+}
+
+impl Outgoing {
+    /// The request, the same bytes on every attempt.
+    pub(crate) fn to_pb(&self) -> Body {
+        match self {
+            Self::Message { draft, .. } => Body::Send(draft.to_pb()),
+            Self::Op { op, .. } => Body::MessageOp(op.to_pb()),
+        }
+    }
+
+    /// The size of the content it carries (for the server's limit).
+    pub(crate) fn content_size(&self) -> usize {
+        match self {
+            Self::Message { draft, .. } => draft.content.size(),
+            Self::Op { op, .. } => op.content_size(),
+        }
+    }
+
+    /// Whether `body` is the kind of answer this request waits for.
+    fn is_answered_by(&self, body: &Body) -> bool {
+        matches!(
+            (self, body),
+            (Self::Message { .. }, Body::SendAck(_)) | (Self::Op { .. }, Body::MessageOpResult(_))
+        )
+    }
+
+    /// Fails the caller's future (a caller that went away is not an error).
+    pub(crate) fn fail(self, error: ClientError) {
+        match self {
+            Self::Message { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+            Self::Op { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+        }
+    }
+}
 
 /// A send that has not been resolved yet.
 pub(crate) struct PendingSend {
-    pub(crate) client_msg_id: ClientMsgId,
-    pub(crate) to: UserId,
-    pub(crate) content: Content,
+    pub(crate) outgoing: Outgoing,
     /// Retryable errors so far (paces the retries).
     pub(crate) failures: u32,
-    reply: oneshot::Sender<Result<SendAck, ClientError>>,
     deadline: Option<Instant>,
     retry_at: Option<Instant>,
 }
 
-impl PendingSend {
-    /// Resolves the caller's future (a caller that went away is not an error).
-    pub(crate) fn resolve(self, result: Result<SendAck, ClientError>) {
-        let _ = self.reply.send(result);
-    }
-}
-
 struct PendingQuery {
     body: Body,
+    /// Safe to write again after a lost connection.
+    idempotent: bool,
     reply: oneshot::Sender<Result<Body, ClientError>>,
 }
 
@@ -59,14 +115,7 @@ pub(crate) struct Outbox {
 
 impl Outbox {
     /// Adds a send, ready to be written.
-    pub(crate) fn add_send(
-        &mut self,
-        client_msg_id: ClientMsgId,
-        to: UserId,
-        content: Content,
-        reply: oneshot::Sender<Result<SendAck, ClientError>>,
-        deadline: Option<Instant>,
-    ) {
+    pub(crate) fn add_send(&mut self, outgoing: Outgoing, deadline: Option<Instant>) {
         let key = self.key();
         if let Some(at) = deadline {
             self.timers.insert((at, key, Timer::Deadline));
@@ -74,11 +123,8 @@ impl Outbox {
         self.sends.insert(
             key,
             PendingSend {
-                client_msg_id,
-                to,
-                content,
+                outgoing,
                 failures: 0,
-                reply,
                 deadline,
                 retry_at: None,
             },
@@ -86,14 +132,23 @@ impl Outbox {
         self.ready.insert(key);
     }
 
-    /// Adds a query, ready to be written.
+    /// Adds a query, ready to be written. A query that is not `idempotent` is written at most
+    /// once.
     pub(crate) fn add_query(
         &mut self,
         body: Body,
+        idempotent: bool,
         reply: oneshot::Sender<Result<Body, ClientError>>,
     ) {
         let key = self.key();
-        self.queries.insert(key, PendingQuery { body, reply });
+        self.queries.insert(
+            key,
+            PendingQuery {
+                body,
+                idempotent,
+                reply,
+            },
+        );
         self.ready.insert(key);
     }
 
@@ -101,12 +156,7 @@ impl Outbox {
     pub(crate) fn next_ready(&mut self) -> Option<(u64, Body)> {
         while let Some(key) = self.ready.pop_first() {
             if let Some(s) = self.sends.get(&key) {
-                let req = pb::SendRequest {
-                    client_msg_id: s.client_msg_id.as_str().to_owned(),
-                    to: Some(pb::send_request::To::User(s.to.as_str().to_owned())),
-                    content: Some(content_to_pb(&s.content)),
-                };
-                return Some((key, Body::Send(req)));
+                return Some((key, s.outgoing.to_pb()));
             }
             if let Some(q) = self.queries.get(&key) {
                 if q.reply.is_closed() {
@@ -120,8 +170,13 @@ impl Outbox {
         None
     }
 
-    /// An in-flight request lost its connection: write it again on the next one.
+    /// An in-flight request lost its connection: write it again on the next one, or — for a
+    /// query that changes state — fail it as [`ClientError::Interrupted`].
     pub(crate) fn requeue(&mut self, key: u64) {
+        if self.queries.get(&key).is_some_and(|q| !q.idempotent) {
+            self.finish_query(key, Err(ClientError::Interrupted));
+            return;
+        }
         let waiting = self.sends.get(&key).is_some_and(|s| s.retry_at.is_some());
         if !waiting && (self.sends.contains_key(&key) || self.queries.contains_key(&key)) {
             self.ready.insert(key);
@@ -176,6 +231,19 @@ impl Outbox {
         self.sends.contains_key(&key)
     }
 
+    /// Whether `body` is the kind of answer the pending send `key` waits for (an ack for a
+    /// message, a result for an operation).
+    pub(crate) fn is_answer(&self, key: u64, body: &Body) -> bool {
+        self.sends
+            .get(&key)
+            .is_some_and(|s| s.outgoing.is_answered_by(body))
+    }
+
+    /// The request of a pending query.
+    pub(crate) fn query_body(&self, key: u64) -> Option<&Body> {
+        self.queries.get(&key).map(|q| &q.body)
+    }
+
     /// When the next timer fires.
     pub(crate) fn next_timer(&self) -> Option<Instant> {
         self.timers.first().map(|(at, _, _)| *at)
@@ -198,7 +266,7 @@ impl Outbox {
                 }
                 Timer::Deadline => {
                     if let Some(s) = self.take_send(key) {
-                        s.resolve(Err(ClientError::Timeout));
+                        s.outgoing.fail(ClientError::Timeout);
                     }
                 }
             }
@@ -208,7 +276,7 @@ impl Outbox {
     /// Fails every pending request with `error` (the client is closing).
     pub(crate) fn fail_all(&mut self, error: &ClientError) {
         for (_, s) in std::mem::take(&mut self.sends) {
-            s.resolve(Err(error.clone()));
+            s.outgoing.fail(error.clone());
         }
         for (_, q) in std::mem::take(&mut self.queries) {
             let _ = q.reply.send(Err(error.clone()));
@@ -227,24 +295,35 @@ impl Outbox {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::{MessageOp, Recipient, SendOptions};
+    use magpie_proto::pb;
+    use magpie_types::{ClientMsgId, Content, ConvId, UserId};
     use std::time::Duration;
 
     fn send(o: &mut Outbox, id: &str) -> oneshot::Receiver<Result<SendAck, ClientError>> {
-        let (tx, rx) = oneshot::channel();
+        let (reply, rx) = oneshot::channel();
         let deadline = Some(Instant::now() + Duration::from_secs(60));
-        o.add_send(
-            ClientMsgId::new(id).unwrap(),
-            UserId::new("bob").unwrap(),
+        let draft = Draft::new(
+            Recipient::User(UserId::new("bob").unwrap()),
             Content::text(id),
-            tx,
-            deadline,
+            SendOptions::default().client_msg_id(ClientMsgId::new(id).unwrap()),
         );
+        o.add_send(Outgoing::Message { draft, reply }, deadline);
+        rx
+    }
+
+    fn op(o: &mut Outbox, id: &str) -> oneshot::Receiver<Result<OpAck, ClientError>> {
+        let (reply, rx) = oneshot::channel();
+        let conv = ConvId::parse("p2p:alice:bob").unwrap();
+        let op = OpDraft::new(conv, 1, MessageOp::Recall, ClientMsgId::new(id).ok());
+        o.add_send(Outgoing::Op { op, reply }, None);
         rx
     }
 
     fn cmid(body: &Body) -> &str {
         match body {
             Body::Send(s) => &s.client_msg_id,
+            Body::MessageOp(op) => &op.client_msg_id,
             _ => panic!("not a send"),
         }
     }
@@ -262,6 +341,43 @@ mod tests {
         o.requeue(ka);
         assert_eq!(cmid(&o.next_ready().unwrap().1), "a");
         assert_eq!(cmid(&o.next_ready().unwrap().1), "b");
+    }
+
+    #[test]
+    fn message_ops_are_sends_retried_in_order_with_their_id() {
+        let mut o = Outbox::default();
+        let _a = send(&mut o, "a");
+        let mut recall = op(&mut o, "r");
+        let (ka, _) = o.next_ready().unwrap();
+        let (kr, body) = o.next_ready().unwrap();
+        assert_eq!(cmid(&body), "r");
+        assert!(o.is_send(kr));
+        let ack = Body::MessageOpResult(pb::MessageOpResult::default());
+        assert!(o.is_answer(kr, &ack));
+        assert!(!o.is_answer(ka, &ack), "a message waits for a send ack");
+        o.requeue(kr);
+        o.requeue(ka);
+        assert_eq!(cmid(&o.next_ready().unwrap().1), "a");
+        assert_eq!(cmid(&o.next_ready().unwrap().1), "r", "same id again");
+        o.fail_all(&ClientError::Closed);
+        assert_eq!(recall.try_recv().unwrap(), Err(ClientError::Closed));
+    }
+
+    #[test]
+    fn lost_state_changing_queries_fail_instead_of_repeating() {
+        let mut o = Outbox::default();
+        let body = || Body::Ping(pb::Ping { client_time_ms: 0 });
+        let (tx, mut change) = oneshot::channel();
+        o.add_query(body(), false, tx);
+        let (tx, _read) = oneshot::channel();
+        o.add_query(body(), true, tx);
+        let (kc, _) = o.next_ready().unwrap();
+        let (kr, _) = o.next_ready().unwrap();
+        o.requeue(kc);
+        o.requeue(kr);
+        assert_eq!(change.try_recv().unwrap(), Err(ClientError::Interrupted));
+        assert_eq!(o.next_ready().unwrap().0, kr, "the read is written again");
+        assert!(o.next_ready().is_none());
     }
 
     #[test]

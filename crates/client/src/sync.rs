@@ -1,13 +1,18 @@
-//! Sync after every (re)connect, sans-I/O: list all conversations (paged) and let the
+//! Sync after every (re)connect, sans-I/O: list the conversations (paged) and let the
 //! [`Orderer`] pull each one that is behind the server's last `seq`.
 //!
 //! A fresh client (no cursors) thus receives every conversation's whole history, in order.
+//! After the first complete list, later syncs pass its `version` as `since_version` and get
+//! only the conversations that changed since (the others' cursors are where they were, and
+//! conversations behind for other reasons are queued again by the orderer itself). The
+//! listed conversations are handed back for the local conversation list.
+//!
 //! Sync is complete once the list is exhausted and no pull is in flight or queued; the driver
 //! then emits [`Event::SyncComplete`](crate::Event::SyncComplete).
 
 use magpie_proto::pb;
-use magpie_types::ConvId;
 
+use crate::ConversationInfo;
 use crate::order::Orderer;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,50 +31,81 @@ pub(crate) struct Sync {
     phase: Phase,
     page_size: u32,
     after: String,
+    since_version: u64,
+    /// The smallest version of the pages read so far.
+    version: Option<u64>,
+}
+
+/// What one page of the conversation list brought.
+#[derive(Debug)]
+pub(crate) struct ListPage {
+    /// The request for the next page, if there is one.
+    pub(crate) next: Option<pb::ListConversations>,
+    /// The conversations listed on this page.
+    pub(crate) listed: Vec<ConversationInfo>,
+    /// Set on the last page of a list read to the end: the version to pass as
+    /// `since_version` next time.
+    pub(crate) complete_version: Option<u64>,
 }
 
 impl Sync {
-    /// Starts a sync; returns the request for the first page of the conversation list.
-    pub(crate) fn start(page_size: u32) -> (Self, pb::ListConversations) {
+    /// Starts a sync listing what changed since `since_version` (0: everything); returns the
+    /// request for the first page of the conversation list.
+    pub(crate) fn start(page_size: u32, since_version: u64) -> (Self, pb::ListConversations) {
         let sync = Self {
             phase: Phase::Listing,
             page_size,
             after: String::new(),
+            since_version,
+            version: None,
         };
         let first = sync.request();
         (sync, first)
     }
 
-    /// Takes in one page of the conversation list; returns the request for the next page,
-    /// if there is one.
+    /// Takes in one page of the conversation list.
     pub(crate) fn on_page(
         &mut self,
-        page: &pb::ConversationList,
+        page: pb::ConversationList,
         orderer: &mut Orderer,
-    ) -> Option<pb::ListConversations> {
-        for info in &page.conversations {
-            match ConvId::parse(&info.conversation) {
-                Ok(conv) => orderer.on_known(&conv, info.last_seq),
-                Err(e) => {
-                    tracing::warn!(conversation = %info.conversation, "ignoring listed conversation: {e}")
+    ) -> ListPage {
+        // Pages may be read at different list versions. The smallest one is safe to resume
+        // from: a change after it is listed again (harmless), never skipped.
+        self.version = Some(self.version.map_or(page.version, |v| v.min(page.version)));
+        let next_after = page.conversations.last().map(|c| c.conversation.clone());
+        let mut listed = Vec::with_capacity(page.conversations.len());
+        for info in page.conversations {
+            match ConversationInfo::from_pb(info) {
+                Ok(info) => {
+                    orderer.on_known(&info.conversation, info.last_seq);
+                    listed.push(info);
                 }
+                Err(e) => tracing::warn!("ignoring listed conversation: {e}"),
             }
         }
-        let next_after = page.conversations.last().map(|c| c.conversation.as_str());
         match next_after {
             // Pages are ordered by id; a page that does not move forward would loop forever.
-            Some(after) if page.has_more && after > self.after.as_str() => {
-                self.after = after.to_owned();
-                Some(self.request())
+            Some(after) if page.has_more && after.as_str() > self.after.as_str() => {
+                self.after = after;
+                ListPage {
+                    next: Some(self.request()),
+                    listed,
+                    complete_version: None,
+                }
             }
             _ => {
-                if page.has_more {
+                let complete = !page.has_more;
+                if !complete {
                     tracing::warn!(
                         "conversation list says has_more but does not advance; stopping"
                     );
                 }
                 self.phase = Phase::Pulling;
-                None
+                ListPage {
+                    next: None,
+                    listed,
+                    complete_version: if complete { self.version } else { None },
+                }
             }
         }
     }
@@ -87,6 +123,7 @@ impl Sync {
         pb::ListConversations {
             after: self.after.clone(),
             limit: self.page_size,
+            since_version: self.since_version,
         }
     }
 }
@@ -100,28 +137,36 @@ mod tests {
         pb::ConversationInfo {
             conversation: conv.into(),
             last_seq,
-            last_time_ms: 0,
-            peer: String::new(),
+            ..Default::default()
         }
     }
 
     #[test]
     fn pages_then_pulls_then_completes_once() {
         let mut o = Orderer::new([], 4);
-        let (mut s, first) = Sync::start(2);
+        let (mut s, first) = Sync::start(2, 0);
         assert_eq!(first.after, "");
         let page = pb::ConversationList {
             conversations: vec![info("p2p:a:b", 2), info("p2p:a:c", 0)],
             has_more: true,
+            version: 9,
+            total_unread: 0,
         };
-        let next = s.on_page(&page, &mut o).unwrap();
-        assert_eq!(next.after, "p2p:a:c");
+        let got = s.on_page(page, &mut o);
+        assert_eq!(got.next.unwrap().after, "p2p:a:c");
+        assert_eq!(got.listed.len(), 2);
+        assert_eq!(got.complete_version, None, "not every page read yet");
         assert!(!s.poll_complete(&o));
         let last = pb::ConversationList {
             conversations: vec![info("garbage", 1)],
             has_more: false,
+            version: 11,
+            total_unread: 0,
         };
-        assert!(s.on_page(&last, &mut o).is_none());
+        let got = s.on_page(last, &mut o);
+        assert!(got.next.is_none());
+        assert!(got.listed.is_empty(), "the malformed one is skipped");
+        assert_eq!(got.complete_version, Some(9), "the smallest page version");
         assert!(!s.poll_complete(&o), "a pull is queued");
         let (conv, after) = o.poll_pull().unwrap();
         assert_eq!((conv.as_str(), after), ("p2p:a:b", 0));
@@ -133,15 +178,29 @@ mod tests {
     }
 
     #[test]
-    fn non_advancing_page_stops() {
+    fn incremental_sync_passes_the_version() {
+        let (_, first) = Sync::start(5, 42);
+        assert_eq!(first.since_version, 42);
+        assert_eq!(first.limit, 5);
+    }
+
+    #[test]
+    fn non_advancing_page_stops_without_a_version() {
         let mut o = Orderer::new([], 4);
-        let (mut s, _) = Sync::start(1);
+        let (mut s, _) = Sync::start(1, 0);
         let page = pb::ConversationList {
             conversations: vec![info("p2p:a:b", 0)],
             has_more: true,
+            version: 3,
+            total_unread: 0,
         };
-        assert!(s.on_page(&page, &mut o).is_some());
-        assert!(s.on_page(&page, &mut o).is_none());
+        assert!(s.on_page(page.clone(), &mut o).next.is_some());
+        let stuck = s.on_page(page, &mut o);
+        assert!(stuck.next.is_none());
+        assert_eq!(
+            stuck.complete_version, None,
+            "the list was not read to the end"
+        );
         assert!(s.poll_complete(&o));
     }
 }

@@ -1,10 +1,17 @@
 //! The SDK against a fake server on 127.0.0.1:0: retries under the same client message id,
 //! exactly-once ordered delivery through duplicates and gaps, reconnect with backoff and
-//! sync, token errors, transports.
+//! sync, token errors, transports; groups, hidden seq ranges, the conversation list and read
+//! positions (in `fake_server/groups_and_reads.rs`); message operations, typing, presence,
+//! profiles and friends (in `fake_server/ops_and_people.rs`).
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
 mod support;
+
+#[path = "fake_server/groups_and_reads.rs"]
+mod groups_and_reads;
+#[path = "fake_server/ops_and_people.rs"]
+mod ops_and_people;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

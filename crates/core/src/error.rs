@@ -14,6 +14,16 @@ pub enum ErrorKind {
     Forbidden,
     /// Too many requests.
     RateLimited,
+    /// The thing to create exists already.
+    AlreadyExists,
+    /// A limit other than the message size was hit (e.g. the group is full).
+    LimitExceeded,
+    /// The sender is muted.
+    Muted,
+    /// The recipient blocked the sender, or the app lets only friends message each other.
+    Blocked,
+    /// The operation's time window has passed (e.g. recalling an old message).
+    WindowClosed,
     /// Temporarily unable to serve; retry (with the same client_msg_id for sends).
     Unavailable,
     /// A bug or an unexpected failure.
@@ -26,7 +36,15 @@ impl ErrorKind {
     pub fn is_definite(self) -> bool {
         matches!(
             self,
-            Self::InvalidArgument | Self::MessageTooLarge | Self::NotFound | Self::Forbidden
+            Self::InvalidArgument
+                | Self::MessageTooLarge
+                | Self::NotFound
+                | Self::Forbidden
+                | Self::AlreadyExists
+                | Self::LimitExceeded
+                | Self::Muted
+                | Self::Blocked
+                | Self::WindowClosed
         )
     }
 }

@@ -7,6 +7,8 @@
 //!   refusal.
 //! - [`delivery`]: the per-connection [`delivery::DeliveryTracker`] that decides when an
 //!   unacknowledged push is sent again and when a connection has failed.
+//! - [`group_rules`]: who may do what in a group.
+//! - [`membership`]: membership intervals — which seqs of a group's log a user may see.
 //! - [`error`]: [`ErrorKind`], the stable error vocabulary the gateway maps to wire codes.
 //!
 //! Architecture invariant: nothing here touches a socket, a file, a clock or a task. Time is
@@ -15,7 +17,9 @@
 pub mod auth;
 pub mod delivery;
 pub mod error;
+pub mod group_rules;
 pub mod limits;
+pub mod membership;
 pub mod send;
 
 pub use error::ErrorKind;

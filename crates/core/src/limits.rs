@@ -17,6 +17,16 @@ pub struct Limits {
     pub send_rate_per_user: u32,
     /// Sends a user may make in a burst above the steady rate.
     pub send_burst_per_user: u32,
+    /// Most members of an ordinary group (an app may set its own).
+    pub max_group_members: u32,
+    /// Most members of a super group (an app may set its own).
+    pub max_super_group_members: u32,
+    /// Most users one group operation (create, add, kick) names.
+    pub max_users_per_group_op: usize,
+    /// Most users one message mentions.
+    pub max_mentions: usize,
+    /// Longest group name, notice, avatar URL or custom JSON, bytes.
+    pub max_group_field_bytes: usize,
 }
 
 impl Default for Limits {
@@ -28,6 +38,11 @@ impl Default for Limits {
             max_page: 200,
             send_rate_per_user: 500,
             send_burst_per_user: 1000,
+            max_group_members: 3_000,
+            max_super_group_members: 100_000,
+            max_users_per_group_op: 1_000,
+            max_mentions: 50,
+            max_group_field_bytes: 4_096,
         }
     }
 }

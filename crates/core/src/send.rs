@@ -51,15 +51,8 @@ impl SendRefused {
     }
 }
 
-/// Validates a 1:1 send from `sender` to `recipient`. The sender is always the
-/// authenticated user of the connection: the protocol has no field to claim another.
-pub fn validate_direct(
-    limits: &Limits,
-    sender: &UserId,
-    recipient: UserId,
-    client_msg_id: ClientMsgId,
-    content: Content,
-) -> Result<ValidatedSend, SendRefused> {
+/// Checks content against the size limits (every message kind: 1:1, group, room).
+pub fn validate_content(limits: &Limits, content: &Content) -> Result<(), SendRefused> {
     if content.metadata.len() > limits.max_metadata_entries {
         return Err(SendRefused::TooMuchMetadata {
             count: content.metadata.len(),
@@ -73,6 +66,19 @@ pub fn validate_direct(
             max: limits.max_message_bytes,
         });
     }
+    Ok(())
+}
+
+/// Validates a 1:1 send from `sender` to `recipient`. The sender is always the
+/// authenticated user of the connection: the protocol has no field to claim another.
+pub fn validate_direct(
+    limits: &Limits,
+    sender: &UserId,
+    recipient: UserId,
+    client_msg_id: ClientMsgId,
+    content: Content,
+) -> Result<ValidatedSend, SendRefused> {
+    validate_content(limits, &content)?;
     let conv = ConvId::direct(sender, &recipient);
     let parties = if sender == &recipient {
         vec![sender.clone()]

@@ -13,8 +13,6 @@
 //! flush, so a burst of pushes costs one syscall. Every flush has a deadline; a peer that
 //! stops reading is closed and will sync on reconnect.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,11 +21,11 @@ use futures_util::{FutureExt, SinkExt, StreamExt};
 use magpie_core::auth::AuthError;
 use magpie_core::delivery::{DeliveryTracker, Poll};
 use magpie_proto::codec::Outgoing;
-use magpie_proto::convert::content_from_pb;
-use magpie_proto::pb::{self, ErrorCode, send_request};
+
+use magpie_proto::pb::{self, ErrorCode};
 use magpie_proto::{Body, Frame, PROTOCOL_VERSION, encode_frame, error_frame, frame};
 use magpie_service::{Outbound, Service, SessionCtx};
-use magpie_types::{ClientMsgId, ConvId, UserId};
+use magpie_types::{ConvId, UserId};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
 use tokio_util::sync::CancellationToken;
@@ -37,7 +35,7 @@ use crate::preauth::PreauthPermit;
 use crate::transport::{FrameSink, FrameStream, ReadError};
 use crate::wire;
 
-type Reply = Pin<Box<dyn Future<Output = Frame> + Send>>;
+use crate::requests::{self, Reply};
 
 /// Most queued outbound items written before one flush.
 const WRITE_BATCH: usize = 128;
@@ -71,6 +69,7 @@ pub async fn serve(
         cancel.clone(),
     );
     tracing::debug!(conn = ctx.conn_id, app = %ctx.app, user = %ctx.user, device = %ctx.device, "authenticated");
+    spawn_presence(&service, &ctx, true);
     let ok = frame(
         hello.request_id,
         Body::HelloOk(pb::HelloOk {
@@ -99,6 +98,7 @@ pub async fn serve(
         Err(e) => End::Io(e),
     };
     service.sessions().unregister(&ctx);
+    spawn_presence(&service, &ctx, false);
     metrics::counter!("magpie_connections_closed_total", "reason" => end.label()).increment(1);
     tracing::debug!(conn = ctx.conn_id, reason = %end, "connection closed");
 }
@@ -304,6 +304,15 @@ impl Session {
                         .await
                         .map_err(End::Io)?;
                 }
+                Outbound::Read(_)
+                | Outbound::Deleted(_)
+                | Outbound::Typing(_)
+                | Outbound::Presence(_)
+                | Outbound::Social(_) => {
+                    if let Some(f) = wire::notice(&current) {
+                        self.sink.feed(Outgoing::Frame(f)).await.map_err(End::Io)?;
+                    }
+                }
                 Outbound::GoAway { reason, reconnect } => {
                     let f = frame(0, Body::Goaway(pb::GoAway { reason, reconnect }));
                     let _ = self.write_now(Outgoing::Frame(f)).await;
@@ -320,12 +329,14 @@ impl Session {
 
     /// Writes `first` and every other reply that is already complete, then flushes once:
     /// the acks of one group commit become ready together and leave in one write.
-    async fn replies(&mut self, first: Frame) -> Result<(), End> {
+    async fn replies(&mut self, first: Option<Frame>) -> Result<(), End> {
         let mut next = Some(first);
         let mut fed = 0;
-        while let Some(f) = next.take() {
-            wire::count_if_error(&f);
-            self.sink.feed(Outgoing::Frame(f)).await.map_err(End::Io)?;
+        while let Some(item) = next.take() {
+            if let Some(f) = item {
+                wire::count_if_error(&f);
+                self.sink.feed(Outgoing::Frame(f)).await.map_err(End::Io)?;
+            }
             fed += 1;
             if fed < WRITE_BATCH {
                 next = self.in_flight.next().now_or_never().flatten();
@@ -388,66 +399,6 @@ impl Session {
                 }
                 Ok(())
             }
-            Body::Send(req) => match parse_send(req) {
-                Ok((to, cmid, content)) => {
-                    let (svc, ctx) = (self.service.clone(), self.ctx.clone());
-                    self.in_flight.push(Box::pin(async move {
-                        match svc.send_direct(&ctx, to, cmid, content).await {
-                            Ok(ack) => wire::send_ack(rid, &ack),
-                            Err(e) => wire::service_error(rid, &e),
-                        }
-                    }));
-                    Ok(())
-                }
-                Err(msg) => {
-                    self.reply(error_frame(rid, ErrorCode::InvalidArgument, msg))
-                        .await
-                }
-            },
-            Body::Pull(p) => {
-                let Ok(conv) = ConvId::parse(&p.conversation) else {
-                    return self.bad_conversation(rid).await;
-                };
-                let (svc, ctx) = (self.service.clone(), self.ctx.clone());
-                self.in_flight.push(Box::pin(async move {
-                    match svc.pull(&ctx, &conv, p.after_seq, p.limit).await {
-                        Ok(page) => wire::pull_result(rid, conv.as_str(), &page),
-                        Err(e) => wire::service_error(rid, &e),
-                    }
-                }));
-                Ok(())
-            }
-            Body::History(h) => {
-                let Ok(conv) = ConvId::parse(&h.conversation) else {
-                    return self.bad_conversation(rid).await;
-                };
-                let (svc, ctx) = (self.service.clone(), self.ctx.clone());
-                self.in_flight.push(Box::pin(async move {
-                    match svc.history(&ctx, &conv, h.before_seq, h.limit).await {
-                        Ok(page) => wire::history_result(rid, conv.as_str(), &page),
-                        Err(e) => wire::service_error(rid, &e),
-                    }
-                }));
-                Ok(())
-            }
-            Body::ListConversations(l) => {
-                let after = if l.after.is_empty() {
-                    None
-                } else {
-                    match ConvId::parse(&l.after) {
-                        Ok(c) => Some(c),
-                        Err(_) => return self.bad_conversation(rid).await,
-                    }
-                };
-                let (svc, ctx) = (self.service.clone(), self.ctx.clone());
-                self.in_flight.push(Box::pin(async move {
-                    match svc.conversations(&ctx, after.as_ref(), l.limit).await {
-                        Ok(page) => wire::conversation_list(rid, &page),
-                        Err(e) => wire::service_error(rid, &e),
-                    }
-                }));
-                Ok(())
-            }
             Body::Hello(_) => {
                 self.reply(error_frame(
                     rid,
@@ -456,32 +407,12 @@ impl Session {
                 ))
                 .await
             }
-            Body::HelloOk(_)
-            | Body::Error(_)
-            | Body::Pong(_)
-            | Body::SendAck(_)
-            | Body::Push(_)
-            | Body::ConversationList(_)
-            | Body::PullResult(_)
-            | Body::HistoryResult(_)
-            | Body::Goaway(_) => {
-                self.reply(error_frame(
-                    rid,
-                    ErrorCode::BadFrame,
-                    "clients may not send this frame",
-                ))
-                .await
+            other => {
+                let reply = requests::dispatch(self.service.clone(), self.ctx.clone(), rid, other);
+                self.in_flight.push(reply);
+                Ok(())
             }
         }
-    }
-
-    async fn bad_conversation(&mut self, rid: u64) -> Result<(), End> {
-        self.reply(error_frame(
-            rid,
-            ErrorCode::InvalidArgument,
-            "malformed conversation id",
-        ))
-        .await
     }
 
     async fn reply(&mut self, f: Frame) -> Result<(), End> {
@@ -507,17 +438,16 @@ impl Session {
     }
 }
 
-fn parse_send(
-    req: pb::SendRequest,
-) -> Result<(UserId, ClientMsgId, magpie_types::Content), String> {
-    let cmid = ClientMsgId::new(req.client_msg_id).map_err(|e| e.to_string())?;
-    let to = match req.to {
-        Some(send_request::To::User(u)) => UserId::new(u).map_err(|e| format!("recipient: {e}"))?,
-        None => return Err("missing recipient".into()),
-    };
-    let content =
-        content_from_pb(req.content.ok_or("missing content")?).map_err(|e| e.to_string())?;
-    Ok((to, cmid, content))
+/// Presence changes are announced off the connection's path (they read the friend list).
+fn spawn_presence(service: &Arc<Service>, ctx: &SessionCtx, connected: bool) {
+    let (svc, ctx) = (service.clone(), ctx.clone());
+    tokio::spawn(async move {
+        if connected {
+            svc.connected(&ctx).await;
+        } else {
+            svc.disconnected(&ctx).await;
+        }
+    });
 }
 
 async fn read_error(sink: &mut FrameSink, config: &GatewayConfig, e: &ReadError) {

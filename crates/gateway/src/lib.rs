@@ -19,9 +19,12 @@ pub mod config;
 pub mod connection;
 pub mod listener;
 pub mod preauth;
+mod requests;
+mod requests_social;
 pub mod tls;
 pub mod transport;
 pub mod wire;
+pub mod wire_groups;
 
 pub use config::GatewayConfig;
 pub use listener::Gateway;

@@ -27,6 +27,12 @@ pub enum Command {
     Tail(TailArgs),
     /// Interactive terminal chat.
     Chat(ChatArgs),
+    /// Groups: create, add, remove, join, leave, members, dismiss (JSON output).
+    Group(GroupArgs),
+    /// Print the user's conversations as a JSON array (pinned first, then newest first).
+    Conversations(ConversationsArgs),
+    /// Mark a conversation read (up to its latest message by default); prints JSON.
+    Read(ReadArgs),
     /// Load generator: drive a server on this machine, print one JSON line of figures.
     Bench(BenchArgs),
     /// One worker process of a multi-process bench run (started by `bench` itself; speaks
@@ -118,9 +124,21 @@ pub struct SendArgs {
     /// Connection and identity.
     #[command(flatten)]
     pub client: ClientArgs,
-    /// Recipient user id.
+    /// Recipient user id (a 1:1 message).
+    #[arg(long, conflicts_with = "group", required_unless_present = "group")]
+    pub to: Option<String>,
+    /// Group id (a group message).
     #[arg(long)]
-    pub to: String,
+    pub group: Option<String>,
+    /// Users the (group) message mentions, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub mention: Vec<String>,
+    /// The (group) message mentions everyone.
+    #[arg(long)]
+    pub mention_all: bool,
+    /// The seq of the message this one replies to.
+    #[arg(long)]
+    pub reply_to: Option<u64>,
     /// Client message id (default: random). Reusing one returns the original ack.
     #[arg(long)]
     pub client_msg_id: Option<String>,
@@ -247,4 +265,108 @@ pub struct BenchP2pArgs {
     /// Seconds receivers wait for the last pushes once their sender is done.
     #[arg(long, default_value_t = 5.0)]
     pub drain: f64,
+}
+
+/// `magpie group`.
+#[derive(Debug, Args)]
+pub struct GroupArgs {
+    /// Connection and identity.
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// The operation.
+    #[command(subcommand)]
+    pub op: GroupOp,
+}
+
+/// A group operation.
+#[derive(Debug, Subcommand)]
+pub enum GroupOp {
+    /// Create a group with you as owner; prints the group (with its `id`).
+    Create {
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Initial members besides you, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        members: Vec<String>,
+        /// The id to use (default: the server picks one).
+        #[arg(long)]
+        id: Option<String>,
+        /// Who may join: open, approval or invite.
+        #[arg(long, default_value = "open")]
+        policy: String,
+        /// A super group (the large member limit).
+        #[arg(long)]
+        super_group: bool,
+    },
+    /// Add members.
+    Add {
+        /// The group.
+        #[arg(long)]
+        group: String,
+        /// Users to add, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        members: Vec<String>,
+    },
+    /// Remove (kick) members.
+    Remove {
+        /// The group.
+        #[arg(long)]
+        group: String,
+        /// Users to remove, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        members: Vec<String>,
+    },
+    /// Join an open group (or ask to join one that needs approval).
+    Join {
+        /// The group.
+        #[arg(long)]
+        group: String,
+    },
+    /// Leave a group.
+    Leave {
+        /// The group.
+        #[arg(long)]
+        group: String,
+    },
+    /// List current members (one page).
+    Members {
+        /// The group.
+        #[arg(long)]
+        group: String,
+    },
+    /// Show the group's profile.
+    Info {
+        /// The group.
+        #[arg(long)]
+        group: String,
+    },
+    /// Dismiss the group (owner only).
+    Dismiss {
+        /// The group.
+        #[arg(long)]
+        group: String,
+    },
+}
+
+/// `magpie conversations`.
+#[derive(Debug, Args)]
+pub struct ConversationsArgs {
+    /// Connection and identity.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `magpie read`.
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    /// Connection and identity.
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// The conversation (`p2p:a:b` or `g:<group>`).
+    #[arg(long)]
+    pub conversation: String,
+    /// Read up to this seq (default: the latest).
+    #[arg(long)]
+    pub seq: Option<u64>,
 }

@@ -163,3 +163,114 @@ fn serve_drains_and_exits_cleanly_on_sigterm() {
     assert_eq!(welcomes, 1);
     drop(server);
 }
+
+/// The group commands, `send --group`, `conversations` and `read`, as a script uses them.
+#[test]
+fn groups_conversations_and_read_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::new(dir.path());
+    let server = node.spawn();
+    let url = node.tcp_url();
+    let run = |args: &[&str]| {
+        let mut all = vec![args[0], "--server", &url];
+        all.extend_from_slice(&args[1..]);
+        let (ok, out, err) = magpie(&all);
+        assert!(ok, "magpie {args:?}: {err}");
+        json_lines(&out).remove(0)
+    };
+    let group = |args: &[&str]| {
+        let mut all = vec!["group", "--server", &url];
+        all.extend_from_slice(args);
+        let (ok, out, err) = magpie(&all);
+        assert!(ok, "magpie group {args:?}: {err}");
+        json_lines(&out).remove(0)
+    };
+
+    let g = group(&[
+        "--as",
+        "alice",
+        "create",
+        "--name",
+        "team",
+        "--members",
+        "bob,carol",
+    ]);
+    let id = g["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (g["member_count"].as_u64(), g["owner"].as_str()),
+        (Some(3), Some("alice"))
+    );
+    let conv = g["conversation"].as_str().unwrap().to_owned();
+    assert_eq!(conv, format!("g:{id}"));
+
+    let ack = run(&[
+        "send",
+        "--as",
+        "alice",
+        "--group",
+        &id,
+        "--mention",
+        "bob",
+        "hi team",
+    ]);
+    assert_eq!(ack["conversation"], conv.as_str());
+    run(&["send", "--as", "carol", "--group", &id, "hello"]);
+
+    // Bob has two unread in the group, one of them mentioning him.
+    let (ok, out, err) = magpie(&["conversations", "--server", &url, "--as", "bob"]);
+    assert!(ok, "{err}");
+    let list: Value = serde_json::from_str(out.trim()).unwrap();
+    let item = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["conversation"] == conv.as_str())
+        .unwrap_or_else(|| panic!("{list}"));
+    assert_eq!(item["unread"], 2, "{item}");
+    assert_eq!(item["mentioned"], true);
+    assert_eq!(item["muted"], false);
+    assert_eq!(item["last_message"]["text"], "hello");
+    assert!(item["last_seq"].as_u64().unwrap() >= 3);
+
+    // Reading clears it; alice's own messages never counted for her.
+    let r = run(&["read", "--as", "bob", "--conversation", &conv]);
+    assert_eq!(
+        (r["unread"].as_u64(), r["read_seq"].as_u64()),
+        (Some(0), item["last_seq"].as_u64())
+    );
+    let (_, out, _) = magpie(&["conversations", "--server", &url, "--as", "alice"]);
+    let list: Value = serde_json::from_str(out.trim()).unwrap();
+    let mine = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["conversation"] == conv.as_str())
+        .unwrap();
+    assert_eq!(mine["unread"], 1, "carol's message only: {mine}");
+
+    // Remove carol; she can no longer send. Bob leaves.
+    group(&[
+        "--as",
+        "alice",
+        "remove",
+        "--group",
+        &id,
+        "--members",
+        "carol",
+    ]);
+    let (ok, _, err) = magpie(&[
+        "send", "--server", &url, "--as", "carol", "--group", &id, "x",
+    ]);
+    assert!(!ok && err.contains("FORBIDDEN"), "{err}");
+    group(&["--as", "bob", "leave", "--group", &id]);
+    let members = group(&["--as", "alice", "members", "--group", &id]);
+    let names: Vec<_> = members["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["user"].clone())
+        .collect();
+    assert_eq!(names, vec![Value::from("alice")]);
+    group(&["--as", "alice", "add", "--group", &id, "--members", "bob"]);
+    drop(server);
+}

@@ -111,6 +111,16 @@ pub struct LimitsConfig {
     pub send_rate_per_user: u32,
     /// Burst of sends per user above the steady rate.
     pub send_burst_per_user: u32,
+    /// Most members of an ordinary group.
+    pub max_group_members: u32,
+    /// Most members of a super group.
+    pub max_super_group_members: u32,
+    /// Most users one group operation names.
+    pub max_users_per_group_op: usize,
+    /// Most users one message mentions.
+    pub max_mentions: usize,
+    /// Longest group name, notice, avatar URL or custom JSON, bytes.
+    pub max_group_field_bytes: usize,
 }
 
 /// Connection handling (see [`magpie_gateway::GatewayConfig`]).
@@ -152,6 +162,26 @@ pub struct AppEntry {
     pub name: String,
     /// Secret that signs user tokens (HS256).
     pub secret: String,
+    /// This app's most members of an ordinary group (default: `limits.max_group_members`).
+    #[serde(default)]
+    pub max_group_members: Option<u32>,
+    /// This app's most members of a super group (default: `limits.max_super_group_members`).
+    #[serde(default)]
+    pub max_super_group_members: Option<u32>,
+    /// Whether users who are not friends may send each other 1:1 messages (default true).
+    #[serde(default = "yes")]
+    pub allow_strangers: bool,
+    /// How long after sending a user may recall a message, ms (default 120000).
+    #[serde(default = "recall_window")]
+    pub recall_window_ms: u64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn recall_window() -> u64 {
+    magpie_service::apps::DEFAULT_RECALL_WINDOW_MS
 }
 
 impl std::fmt::Debug for AppEntry {
@@ -204,6 +234,11 @@ impl Default for LimitsConfig {
             max_page: l.max_page,
             send_rate_per_user: l.send_rate_per_user,
             send_burst_per_user: l.send_burst_per_user,
+            max_group_members: l.max_group_members,
+            max_super_group_members: l.max_super_group_members,
+            max_users_per_group_op: l.max_users_per_group_op,
+            max_mentions: l.max_mentions,
+            max_group_field_bytes: l.max_group_field_bytes,
         }
     }
 }
@@ -331,6 +366,11 @@ impl Config {
             max_page: self.limits.max_page,
             send_rate_per_user: self.limits.send_rate_per_user,
             send_burst_per_user: self.limits.send_burst_per_user,
+            max_group_members: self.limits.max_group_members,
+            max_super_group_members: self.limits.max_super_group_members,
+            max_users_per_group_op: self.limits.max_users_per_group_op,
+            max_mentions: self.limits.max_mentions,
+            max_group_field_bytes: self.limits.max_group_field_bytes,
         }
     }
 

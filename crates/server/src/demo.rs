@@ -20,6 +20,10 @@ pub fn app() -> AppConfig {
         id: id(DEMO_APP),
         name: "Magpie demo".into(),
         secrets: vec![DEMO_SECRET.into()],
+        max_group_members: None,
+        max_super_group_members: None,
+        allow_strangers: true,
+        recall_window_ms: magpie_service::apps::DEFAULT_RECALL_WINDOW_MS,
     }
 }
 

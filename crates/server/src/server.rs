@@ -96,6 +96,10 @@ impl Server {
                 id: AppId::new(a.id.as_str())?,
                 name: a.name.clone(),
                 secrets: vec![a.secret.clone()],
+                max_group_members: a.max_group_members,
+                max_super_group_members: a.max_super_group_members,
+                allow_strangers: a.allow_strangers,
+                recall_window_ms: a.recall_window_ms,
             });
         }
         if config.demo {

@@ -3,8 +3,14 @@
 //! - [`apps`]: the tenants and their secrets ([`AppRegistry`]).
 //! - [`sessions`]: who is online on which connection ([`SessionRegistry`]), with bounded
 //!   per-connection outbound queues.
-//! - [`messaging`]: [`Service`], the operations a connection performs: send, pull, history,
-//!   conversation list.
+//! - [`messaging`]: [`Service`] and 1:1 sends.
+//! - [`groups`]: group operations and group sends; changes are events in the group's log.
+//! - [`sync`]: pull and history, limited to what the reader may see.
+//! - [`conversations`]: the conversation list, unread, read positions, settings, read
+//!   receipts.
+//! - [`social`]: profiles, friends and blocks.
+//! - [`signals`]: typing indicators and presence (ephemeral, never stored).
+//! - [`ops`]: recall, edit, reactions, delete for me.
 //! - [`clock`]: the time source ([`Clock`]), injectable for tests.
 //! - [`error`]: the error type, [`ServiceError`].
 //!
@@ -13,12 +19,26 @@
 
 pub mod apps;
 pub mod clock;
+pub mod conversations;
 pub mod error;
+pub mod groups;
 pub mod messaging;
+pub mod ops;
 pub mod sessions;
+pub mod signals;
+pub mod social;
+pub mod sync;
 
 pub use apps::{AppConfig, AppRegistry};
 pub use clock::{Clock, SystemClock};
+pub use conversations::{ConvView, ConversationPage, ReadOutcome, SettingsChange};
 pub use error::ServiceError;
-pub use messaging::{ConversationPage, MessagePage, SendAck, Service, ServiceConfig};
-pub use sessions::{Delivery, Outbound, SessionCtx, SessionRegistry};
+pub use groups::ops::UpdateGroup;
+pub use groups::{CreateGroup, GroupInfo, GroupOutcome};
+pub use messaging::{SendAck, Service, ServiceConfig};
+pub use sessions::{
+    DeletedNotice, Delivery, Outbound, PresenceNotice, ReadNotice, SessionCtx, SessionRegistry,
+    SocialNotice, TypingNotice,
+};
+pub use social::ProfileChange;
+pub use sync::MessagePage;

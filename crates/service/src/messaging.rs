@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 use magpie_core::auth::{self, AuthError, Identity};
 use magpie_core::send::validate_direct;
 use magpie_core::{ErrorKind, Limits};
-use magpie_store::{AppendOutcome, AppendRequest, ConversationEntry, Store, StoredMessage};
+use magpie_store::{AppendOutcome, AppendRequest, EntryExtras, Store};
 use magpie_types::{AppId, ClientMsgId, Content, ConvId, MsgId, Seq, Snowflake, UserId};
 use std::num::NonZeroU32;
 
@@ -22,6 +22,7 @@ use parking_lot::Mutex;
 use crate::apps::AppRegistry;
 use crate::clock::Clock;
 use crate::error::ServiceError;
+use crate::groups::state::GroupCache;
 use crate::sessions::{Delivery, Outbound, SessionCtx, SessionRegistry};
 
 /// Settings of the service.
@@ -50,34 +51,20 @@ pub struct SendAck {
     pub duplicate: bool,
 }
 
-/// A page of messages.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MessagePage {
-    /// The messages (ascending for pull, descending for history).
-    pub messages: Vec<StoredMessage>,
-    /// More messages follow in the same direction.
-    pub has_more: bool,
-    /// The conversation's last seq when read (pull only; 0 for history).
-    pub last_seq: Seq,
-}
-
-/// A page of the user's conversations.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConversationPage {
-    /// Entries ascending by conversation id, each with the other party for 1:1.
-    pub conversations: Vec<(ConversationEntry, Option<UserId>)>,
-    /// More entries follow.
-    pub has_more: bool,
-}
-
 /// The messaging service of one node. Cheap to share (`Arc`).
 pub struct Service {
     config: ServiceConfig,
-    store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn Store>,
     apps: AppRegistry,
-    sessions: SessionRegistry,
+    pub(crate) sessions: SessionRegistry,
     clock: Arc<dyn Clock>,
     ids: Mutex<Snowflake>,
+    /// Loaded groups and their locks.
+    pub(crate) groups: GroupCache,
+    /// Typing limits and presence subscriptions.
+    pub(crate) signals: crate::signals::Signals,
+    /// Apps known to have no block records (see `Service::check_direct_allowed`).
+    pub(crate) block_free_apps: Mutex<HashSet<AppId>>,
     /// Users known to exist, so a send checks the store only once per recipient.
     known_users: Mutex<HashSet<(AppId, UserId)>>,
     /// Per-user send rate (GCRA, lock-free per key); `None` when the limit is off.
@@ -115,6 +102,9 @@ impl Service {
             apps,
             sessions: SessionRegistry::new(),
             clock,
+            groups: GroupCache::default(),
+            signals: crate::signals::Signals::default(),
+            block_free_apps: Mutex::new(HashSet::new()),
             known_users: Mutex::new(HashSet::new()),
         })
     }
@@ -165,17 +155,21 @@ impl Service {
         client_msg_id: ClientMsgId,
         content: Content,
     ) -> Result<SendAck, ServiceError> {
+        self.send_direct_reply(from, recipient, client_msg_id, content, 0)
+            .await
+    }
+
+    /// Sends a 1:1 message that replies to the entry at `reply_to` (0 = none).
+    pub async fn send_direct_reply(
+        &self,
+        from: &SessionCtx,
+        recipient: UserId,
+        client_msg_id: ClientMsgId,
+        content: Content,
+        reply_to: Seq,
+    ) -> Result<SendAck, ServiceError> {
         let started = std::time::Instant::now();
-        if let Some(limiter) = &self.send_limiter
-            && limiter
-                .check_key(&(from.app.clone(), from.user.clone()))
-                .is_err()
-        {
-            return Err(ServiceError::new(
-                ErrorKind::RateLimited,
-                "send rate limit exceeded; retry later",
-            ));
-        }
+        self.check_send_rate(from)?;
         let v = validate_direct(
             &self.config.limits,
             &from.user,
@@ -190,8 +184,9 @@ impl Service {
                 format!("no user {:?} in this app", v.recipient.as_str()),
             ));
         }
+        self.check_direct_allowed(from, &v.recipient).await?;
         let now = self.clock.now_ms();
-        let msg_id = self.ids.lock().next(now);
+        let msg_id = self.next_id(now);
         let outcome = self
             .store
             .append(AppendRequest {
@@ -204,29 +199,21 @@ impl Service {
                 content: v.content,
                 server_time: now,
                 parties: v.parties.clone(),
+                extras: EntryExtras {
+                    reply_to,
+                    ..EntryExtras::default()
+                },
+                expect_seq: None,
+                // What a user sends, they have read: their own messages never count as
+                // unread, on any of their devices.
+                sender_read: true,
+                records: Vec::new(),
             })
             .await?;
-        let duplicate = matches!(outcome, AppendOutcome::Duplicate(_));
-        metrics::histogram!("magpie_send_seconds").record(started.elapsed().as_secs_f64());
-        if duplicate {
-            metrics::counter!("magpie_messages_deduplicated_total").increment(1);
-        } else {
-            metrics::counter!("magpie_messages_sent_total").increment(1);
-        }
-        let msg = match outcome {
-            AppendOutcome::Stored(m) | AppendOutcome::Duplicate(m) => m,
-        };
-        let ack = SendAck {
-            client_msg_id: msg.client_msg_id.clone(),
-            msg_id: msg.msg_id,
-            conv: msg.conv.clone(),
-            seq: msg.seq,
-            server_time: msg.server_time,
-            duplicate,
-        };
-        if !duplicate {
+        let (ack, fresh) = self.record_send(&outcome, started);
+        if fresh {
             let item = Outbound::Message(Arc::new(Delivery {
-                msg,
+                msg: outcome.message().clone(),
                 encoded: OnceLock::new(),
             }));
             let mut queued = 0;
@@ -240,70 +227,50 @@ impl Service {
         Ok(ack)
     }
 
-    /// Messages of `conv` after `after_seq`, ascending.
-    pub async fn pull(
-        &self,
-        who: &SessionCtx,
-        conv: &ConvId,
-        after_seq: Seq,
-        limit: u32,
-    ) -> Result<MessagePage, ServiceError> {
-        self.authorize(who, conv)?;
-        let limit = self.config.limits.page(limit);
-        let last_seq = self.store.last_seq(&who.app, conv).await?;
-        let messages = self
-            .store
-            .read_after(&who.app, conv, after_seq, limit + 1)
-            .await?;
-        Ok(page(messages, limit, last_seq))
+    /// Refuses a send over the user's rate.
+    pub(crate) fn check_send_rate(&self, from: &SessionCtx) -> Result<(), ServiceError> {
+        if let Some(limiter) = &self.send_limiter
+            && limiter
+                .check_key(&(from.app.clone(), from.user.clone()))
+                .is_err()
+        {
+            return Err(ServiceError::new(
+                ErrorKind::RateLimited,
+                "send rate limit exceeded; retry later",
+            ));
+        }
+        Ok(())
     }
 
-    /// Messages of `conv` before `before_seq` (0 = the newest), descending.
-    pub async fn history(
+    /// The ack of an append, and whether it stored something new (to fan out); records
+    /// the send metrics.
+    pub(crate) fn record_send(
         &self,
-        who: &SessionCtx,
-        conv: &ConvId,
-        before_seq: Seq,
-        limit: u32,
-    ) -> Result<MessagePage, ServiceError> {
-        self.authorize(who, conv)?;
-        let limit = self.config.limits.page(limit);
-        let before = if before_seq == 0 {
-            Seq::MAX
+        outcome: &AppendOutcome,
+        started: std::time::Instant,
+    ) -> (SendAck, bool) {
+        let duplicate = matches!(outcome, AppendOutcome::Duplicate(_));
+        metrics::histogram!("magpie_send_seconds").record(started.elapsed().as_secs_f64());
+        if duplicate {
+            metrics::counter!("magpie_messages_deduplicated_total").increment(1);
         } else {
-            before_seq
+            metrics::counter!("magpie_messages_sent_total").increment(1);
+        }
+        let msg = outcome.message();
+        let ack = SendAck {
+            client_msg_id: msg.client_msg_id.clone(),
+            msg_id: msg.msg_id,
+            conv: msg.conv.clone(),
+            seq: msg.seq,
+            server_time: msg.server_time,
+            duplicate,
         };
-        let messages = self
-            .store
-            .read_before(&who.app, conv, before, limit + 1)
-            .await?;
-        Ok(page(messages, limit, 0))
+        (ack, !duplicate)
     }
 
-    /// The user's conversations after `after` (by id).
-    pub async fn conversations(
-        &self,
-        who: &SessionCtx,
-        after: Option<&ConvId>,
-        limit: u32,
-    ) -> Result<ConversationPage, ServiceError> {
-        let limit = self.config.limits.page(limit);
-        let mut entries = self
-            .store
-            .conversations(&who.app, &who.user, after, limit + 1)
-            .await?;
-        let has_more = entries.len() > limit;
-        entries.truncate(limit);
-        Ok(ConversationPage {
-            conversations: entries
-                .into_iter()
-                .map(|e| {
-                    let peer = e.conv.peer_of(&who.user);
-                    (e, peer)
-                })
-                .collect(),
-            has_more,
-        })
+    /// A fresh message id.
+    pub(crate) fn next_id(&self, now: u64) -> MsgId {
+        self.ids.lock().next(now)
     }
 
     /// Periodic upkeep: forgets rate-limiter state of users who have been idle, so the
@@ -313,20 +280,14 @@ impl Service {
             l.retain_recent();
             l.shrink_to_fit();
         }
+        self.signals.housekeeping();
     }
 
-    fn authorize(&self, who: &SessionCtx, conv: &ConvId) -> Result<(), ServiceError> {
-        if conv.has_party(&who.user) {
-            Ok(())
-        } else {
-            Err(ServiceError::new(
-                ErrorKind::Forbidden,
-                "not a member of this conversation",
-            ))
-        }
-    }
-
-    async fn user_exists(&self, app: &AppId, user: &UserId) -> Result<bool, ServiceError> {
+    pub(crate) async fn user_exists(
+        &self,
+        app: &AppId,
+        user: &UserId,
+    ) -> Result<bool, ServiceError> {
         let key = (app.clone(), user.clone());
         if self.known_users.lock().contains(&key) {
             return Ok(true);
@@ -336,18 +297,6 @@ impl Service {
             self.known_users.lock().insert(key);
         }
         Ok(exists)
-    }
-}
-
-/// A page of at most `limit` messages from a read of `limit + 1`: the extra one only tells
-/// whether more follow.
-fn page(mut messages: Vec<StoredMessage>, limit: usize, last_seq: Seq) -> MessagePage {
-    let has_more = messages.len() > limit;
-    messages.truncate(limit);
-    MessagePage {
-        messages,
-        has_more,
-        last_seq,
     }
 }
 
@@ -373,6 +322,10 @@ mod tests {
             id: AppId::new("a").unwrap(),
             name: "A".into(),
             secrets: vec!["s".into()],
+            max_group_members: None,
+            max_super_group_members: None,
+            allow_strangers: true,
+            recall_window_ms: crate::apps::DEFAULT_RECALL_WINDOW_MS,
         });
         Service::new(
             ServiceConfig {

@@ -33,11 +33,79 @@ pub struct Delivery {
     pub encoded: OnceLock<Bytes>,
 }
 
+/// A read position that moved: to the reader's other devices (with their unread and badge)
+/// and, for 1:1, to the other user as a read receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadNotice {
+    /// The conversation.
+    pub conv: magpie_types::ConvId,
+    /// Who read.
+    pub user: UserId,
+    /// Up to where.
+    pub read_seq: magpie_types::Seq,
+    /// The conversation's unread afterwards (for the reader's devices; 0 for receipts).
+    pub unread: u64,
+    /// The reader's badge afterwards (0 for receipts).
+    pub total_unread: u64,
+}
+
+/// Messages a user deleted for themselves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletedNotice {
+    /// The conversation.
+    pub conv: magpie_types::ConvId,
+    /// The seqs.
+    pub seqs: Vec<magpie_types::Seq>,
+}
+
+/// Someone typing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypingNotice {
+    /// The conversation.
+    pub conv: magpie_types::ConvId,
+    /// Who.
+    pub user: UserId,
+    /// Started (true) or stopped.
+    pub typing: bool,
+}
+
+/// A user's presence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresenceNotice {
+    /// Who.
+    pub user: UserId,
+    /// Online now.
+    pub online: bool,
+    /// When last online, Unix ms (0: never, or online now).
+    pub last_seen_ms: u64,
+}
+
+/// A change in the social graph, for the other user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocialNotice {
+    /// `friend_request`, `friend_accepted`, `friend_declined` or `friend_removed`.
+    pub kind: &'static str,
+    /// Who did it.
+    pub user: UserId,
+    /// The request's note.
+    pub message: String,
+}
+
 /// An item in a connection's outbound queue.
 #[derive(Debug, Clone)]
 pub enum Outbound {
     /// Push a message (tracked until the device acknowledges it).
     Message(Arc<Delivery>),
+    /// A read position moved (not tracked: a lost one is repaired by the next list sync).
+    Read(Arc<ReadNotice>),
+    /// Messages were deleted for the user (to their other devices).
+    Deleted(Arc<DeletedNotice>),
+    /// Someone is typing (ephemeral).
+    Typing(Arc<TypingNotice>),
+    /// A user went online or offline (ephemeral).
+    Presence(Arc<PresenceNotice>),
+    /// A friend request, acceptance, decline or removal.
+    Social(Arc<SocialNotice>),
     /// Tell the client to go away, then close.
     GoAway {
         /// Why.
@@ -165,13 +233,38 @@ impl SessionRegistry {
     }
 
     /// Queues `item` for every connection of `user` except `except` (the connection that
-    /// caused it). Returns how many connections it was queued for.
+    /// caused it). Returns how many connections it was queued for. A connection whose
+    /// queue is full is not keeping up: it is cancelled (it syncs when it reconnects).
     pub fn push_to_user(
         &self,
         app: &AppId,
         user: &UserId,
         except: Option<u64>,
         item: &Outbound,
+    ) -> usize {
+        self.push(app, user, except, item, false)
+    }
+
+    /// Queues an ephemeral `item` (typing, presence) like [`Self::push_to_user`], but drops
+    /// it for a connection whose queue is full: such signals are not worth closing a
+    /// connection over, and must never compete with messages.
+    pub fn push_lossy(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        except: Option<u64>,
+        item: &Outbound,
+    ) -> usize {
+        self.push(app, user, except, item, true)
+    }
+
+    fn push(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        except: Option<u64>,
+        item: &Outbound,
+        lossy: bool,
     ) -> usize {
         let key = (app.clone(), user.clone());
         let shard = self.shard(&key).lock();
@@ -182,6 +275,9 @@ impl SessionRegistry {
         for h in list.iter().filter(|h| Some(h.conn_id) != except) {
             match h.tx.try_send(item.clone()) {
                 Ok(()) => n += 1,
+                Err(mpsc::error::TrySendError::Full(_)) if lossy => {
+                    metrics::counter!("magpie_signals_dropped_total").increment(1);
+                }
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     tracing::info!(
                         conn = h.conn_id,
@@ -194,6 +290,16 @@ impl SessionRegistry {
             }
         }
         n
+    }
+
+    /// Queues an ephemeral `item` for one connection (dropped if its queue is full).
+    pub fn push_to_conn(&self, app: &AppId, user: &UserId, conn_id: u64, item: &Outbound) -> bool {
+        let key = (app.clone(), user.clone());
+        let shard = self.shard(&key).lock();
+        shard
+            .get(&key)
+            .and_then(|list| list.iter().find(|h| h.conn_id == conn_id))
+            .is_some_and(|h| h.tx.try_send(item.clone()).is_ok())
     }
 
     /// Tells every connection to go away (graceful drain).

@@ -2,15 +2,28 @@
 //!
 //! - [`EmbeddedStore`] (this file): the [`magpie_store::Store`] implementation; open, close,
 //!   stats.
-//! - `writer`: the single group-commit writer thread; every write goes through it.
+//! - `writer`: the single group-commit writer thread; every write goes through it. Its
+//!   submodules stage each kind of write: `append` (an entry with its dedup record, index
+//!   entries, mentions, the sender's read position and records), `reads` (`mark_read`) and
+//!   `records` (`write_records`).
 //! - `read`: the queries, run on the keyspaces directly from blocking tasks.
 //! - `keys`: the key layout (length-prefixed components, big-endian seqs, all scoped by app).
-//! - `codec`: the value records (postcard behind a version byte).
-//! - `tables`: the database and its four keyspaces.
+//! - `codec`: the value records (postcard behind a version byte; version 1 still read).
+//! - `tables`: the database and its seven keyspaces.
 //!
-//! Architecture invariants: an `Ok` from `append` or `put_user` means the write was committed
-//! with `fsync` (`PersistMode::SyncAll`); only the writer thread writes; the engine is
-//! blocking, so no engine call runs on an async worker thread.
+//! What is stored: conversation logs whose entries carry kind, mentions, reply and a
+//! cumulative unread `count` assigned by the writer; the dedup index and per-user
+//! conversation index; the user directory; one read position per (conversation, user), so
+//! unread is a difference of two counts; the last mention per (conversation, user) and per
+//! conversation for everyone; and the generic record store (groups, members, settings),
+//! whose keys sort as strings so that prefix scans are range scans.
+//!
+//! Architecture invariants: an `Ok` from `append`, `put_user`, `mark_read` or
+//! `write_records` means the write was committed with `fsync` (`PersistMode::SyncAll`); only
+//! the writer thread writes, so read-then-write steps (seq and count assignment, dedup,
+//! `expect_seq`, forward-only read positions) are serialised without locks; an append and
+//! everything it implies (index, mentions, read position, records) is one atomic commit;
+//! the engine is blocking, so no engine call runs on an async worker thread.
 
 mod codec;
 mod keys;
@@ -25,10 +38,10 @@ use std::thread::JoinHandle;
 
 use async_trait::async_trait;
 use magpie_store::{
-    AppendOutcome, AppendRequest, ConversationEntry, MessageStore, StoreError, StoredMessage,
-    UserDirectory,
+    AppendOutcome, AppendRequest, ConversationEntry, MessageStore, ReadPosition, ReadStore,
+    RecordStore, RecordWrite, StoreError, StoredMessage, Table, UserDirectory,
 };
-use magpie_types::{AppId, ConvId, Seq, UserId};
+use magpie_types::{AppId, ClientMsgId, ConvId, Seq, UserId};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::tables::Tables;
@@ -43,8 +56,8 @@ pub struct EmbeddedOptions {
     /// Most writes committed together in one batch (one fsync). Default 1024; 0 is treated
     /// as 1.
     pub max_batch: usize,
-    /// Conversations whose last seq the writer keeps in memory. Default 100 000; when full,
-    /// the cache is emptied and refills on demand.
+    /// Conversations whose last seq and count the writer keeps in memory. Default 100 000;
+    /// when full, the cache is emptied and refills on demand.
     pub seq_cache_capacity: usize,
 }
 
@@ -178,6 +191,7 @@ impl Drop for EmbeddedStore {
 #[async_trait]
 impl MessageStore for EmbeddedStore {
     async fn append(&self, req: AppendRequest) -> Result<AppendOutcome, StoreError> {
+        let req = Box::new(req);
         self.write(|reply| Request::Append { req, reply }).await
     }
 
@@ -202,6 +216,18 @@ impl MessageStore for EmbeddedStore {
     ) -> Result<Vec<StoredMessage>, StoreError> {
         let (app, conv) = (app.clone(), conv.clone());
         self.read(move |t| read::read_before(t, &app, &conv, before, limit))
+            .await
+    }
+
+    async fn original(
+        &self,
+        app: &AppId,
+        from_user: &UserId,
+        client_msg_id: &ClientMsgId,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        let key = keys::dedup_key(app, from_user, client_msg_id)?;
+        let app = app.clone();
+        self.read(move |t| read::dedup_original(t, &app, &key))
             .await
     }
 
@@ -234,5 +260,95 @@ impl UserDirectory for EmbeddedStore {
     async fn user_exists(&self, app: &AppId, user: &UserId) -> Result<bool, StoreError> {
         let (app, user) = (app.clone(), user.clone());
         self.read(move |t| read::user_exists(t, &app, &user)).await
+    }
+}
+
+#[async_trait]
+impl ReadStore for EmbeddedStore {
+    async fn mark_read(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        conv: &ConvId,
+        seq: Seq,
+        version: u64,
+    ) -> Result<ReadPosition, StoreError> {
+        let (app, user, conv) = (app.clone(), user.clone(), conv.clone());
+        self.write(|reply| Request::MarkRead {
+            app,
+            user,
+            conv,
+            seq,
+            version,
+            reply,
+        })
+        .await
+    }
+
+    async fn read_position(
+        &self,
+        app: &AppId,
+        conv: &ConvId,
+        user: &UserId,
+    ) -> Result<ReadPosition, StoreError> {
+        let (app, conv, user) = (app.clone(), conv.clone(), user.clone());
+        self.read(move |t| read::read_position(t, &app, &conv, &user))
+            .await
+    }
+
+    async fn read_positions(
+        &self,
+        app: &AppId,
+        conv: &ConvId,
+        after: Option<&UserId>,
+        limit: usize,
+    ) -> Result<Vec<(UserId, ReadPosition)>, StoreError> {
+        let (app, conv, after) = (app.clone(), conv.clone(), after.cloned());
+        self.read(move |t| read::read_positions(t, &app, &conv, after.as_ref(), limit))
+            .await
+    }
+
+    async fn last_mention(
+        &self,
+        app: &AppId,
+        conv: &ConvId,
+        user: &UserId,
+    ) -> Result<Seq, StoreError> {
+        let (app, conv, user) = (app.clone(), conv.clone(), user.clone());
+        self.read(move |t| read::last_mention(t, &app, &conv, &user))
+            .await
+    }
+}
+
+#[async_trait]
+impl RecordStore for EmbeddedStore {
+    async fn get_record(
+        &self,
+        app: &AppId,
+        table: Table,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let (app, key) = (app.clone(), key.to_owned());
+        self.read(move |t| read::get_record(t, &app, table, &key))
+            .await
+    }
+
+    async fn scan_records(
+        &self,
+        app: &AppId,
+        table: Table,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let (app, prefix, after) = (app.clone(), prefix.to_owned(), after.map(str::to_owned));
+        self.read(move |t| read::scan_records(t, &app, table, &prefix, after.as_deref(), limit))
+            .await
+    }
+
+    async fn write_records(&self, app: &AppId, writes: Vec<RecordWrite>) -> Result<(), StoreError> {
+        let app = app.clone();
+        self.write(|reply| Request::WriteRecords { app, writes, reply })
+            .await
     }
 }

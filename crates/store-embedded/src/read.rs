@@ -7,7 +7,7 @@
 use std::ops::Bound;
 
 use fjall::{Keyspace, Slice};
-use magpie_store::{ConversationEntry, StoreError, StoredMessage};
+use magpie_store::{ConversationEntry, ReadPosition, StoreError, StoredMessage, Table};
 use magpie_types::{AppId, ConvId, Seq, UserId};
 
 use crate::codec;
@@ -56,21 +56,33 @@ pub(crate) fn read_before(
 
 /// The conversation's last seq: the key of its last message, found without a scan.
 pub(crate) fn last_seq(t: &Tables, app: &AppId, conv: &ConvId) -> Result<Seq, StoreError> {
-    last_seq_in(&t.messages, app, conv)
-}
-
-/// [`last_seq`] on the `messages` keyspace alone (the writer's cache loads with it).
-pub(crate) fn last_seq_in(
-    messages: &Keyspace,
-    app: &AppId,
-    conv: &ConvId,
-) -> Result<Seq, StoreError> {
-    match messages
+    match t
+        .messages
         .prefix(keys::message_prefix(app, conv)?)
         .next_back()
     {
         None => Ok(0),
         Some(guard) => keys::seq_of_message_key(&guard.key().map_err(backend)?),
+    }
+}
+
+/// The seq and count of the conversation's last entry (`(0, 0)` if it has none), on the
+/// `messages` keyspace alone: the writer's tail cache loads with it.
+pub(crate) fn last_entry_in(
+    messages: &Keyspace,
+    app: &AppId,
+    conv: &ConvId,
+) -> Result<(Seq, u64), StoreError> {
+    match messages
+        .prefix(keys::message_prefix(app, conv)?)
+        .next_back()
+    {
+        None => Ok((0, 0)),
+        Some(guard) => {
+            let (key, value) = guard.into_inner().map_err(backend)?;
+            let seq = keys::seq_of_message_key(&key)?;
+            Ok((seq, codec::decode_count(seq, &value)?))
+        }
     }
 }
 
@@ -102,6 +114,114 @@ pub(crate) fn user_exists(t: &Tables, app: &AppId, user: &UserId) -> Result<bool
     t.users
         .contains_key(keys::user_key(app, user)?)
         .map_err(backend)
+}
+
+/// `user`'s read position in `conv` (the default if none is stored).
+pub(crate) fn read_position(
+    t: &Tables,
+    app: &AppId,
+    conv: &ConvId,
+    user: &UserId,
+) -> Result<ReadPosition, StoreError> {
+    match t
+        .reads
+        .get(keys::read_key(app, conv, user)?)
+        .map_err(backend)?
+    {
+        Some(value) => codec::decode_read(&value),
+        None => Ok(ReadPosition::default()),
+    }
+}
+
+/// The read positions in `conv` of users after `after`, ascending by user, at most `limit`.
+pub(crate) fn read_positions(
+    t: &Tables,
+    app: &AppId,
+    conv: &ConvId,
+    after: Option<&UserId>,
+    limit: usize,
+) -> Result<Vec<(UserId, ReadPosition)>, StoreError> {
+    let prefix = keys::read_prefix(app, conv)?;
+    let (start, end) = fjall::util::prefix_to_range(&prefix);
+    let start = match after {
+        Some(user) => Bound::Excluded(Slice::from(keys::read_key(app, conv, user)?)),
+        None => start,
+    };
+    let mut out = Vec::new();
+    for guard in t.reads.range::<Slice, _>((start, end)).take(limit) {
+        let (key, value) = guard.into_inner().map_err(backend)?;
+        let user = keys::user_of_read_key(&key, prefix.len())?;
+        out.push((user, codec::decode_read(&value)?));
+    }
+    Ok(out)
+}
+
+/// The last seq in `conv` that mentions `user` or everyone (0 if none).
+pub(crate) fn last_mention(
+    t: &Tables,
+    app: &AppId,
+    conv: &ConvId,
+    user: &UserId,
+) -> Result<Seq, StoreError> {
+    let mut last = 0;
+    for who in [Some(user), None] {
+        if let Some(value) = t
+            .mentions
+            .get(keys::mention_key(app, conv, who)?)
+            .map_err(backend)?
+        {
+            last = last.max(codec::decode_mention(&value)?);
+        }
+    }
+    Ok(last)
+}
+
+/// The record at `key` in `table`, if any.
+pub(crate) fn get_record(
+    t: &Tables,
+    app: &AppId,
+    table: Table,
+    key: &str,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    t.records
+        .get(keys::record_key(app, table, key)?)
+        .map_err(backend)?
+        .map(|value| codec::decode_record(&value))
+        .transpose()
+}
+
+/// Records of `table` whose key starts with `prefix` and is greater than `after`,
+/// ascending by key, at most `limit`: one range scan, since record keys are stored raw.
+pub(crate) fn scan_records(
+    t: &Tables,
+    app: &AppId,
+    table: Table,
+    prefix: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    let table_len = keys::record_key(app, table, "")?.len();
+    let from = keys::record_key(app, table, prefix)?;
+    let (start, end) = fjall::util::prefix_to_range(&from);
+    let start = match after {
+        // Every key with the prefix is after `after`: scan them all.
+        Some(after) if after < prefix => start,
+        Some(after) if after.starts_with(prefix) => {
+            Bound::Excluded(Slice::from(keys::record_key(app, table, after)?))
+        }
+        // `after` sorts beyond every key with the prefix.
+        Some(_) => return Ok(Vec::new()),
+        None => start,
+    };
+    let mut out = Vec::new();
+    for guard in t.records.range::<Slice, _>((start, end)).take(limit) {
+        let (key, value) = guard.into_inner().map_err(backend)?;
+        out.push((
+            keys::record_key_of(&key, table_len)?,
+            codec::decode_record(&value)?,
+        ));
+    }
+    Ok(out)
 }
 
 /// The original of a deduplicated message, if `key` (a dedup key) is stored.

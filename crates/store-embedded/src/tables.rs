@@ -1,4 +1,4 @@
-//! The fjall database and its four keyspaces (layout in [`crate::keys`]).
+//! The fjall database and its seven keyspaces (layout in [`crate::keys`]).
 
 use std::path::Path;
 
@@ -20,6 +20,12 @@ pub(crate) struct Tables {
     pub(crate) user_convs: Keyspace,
     /// `(app, user)` → empty.
     pub(crate) users: Keyspace,
+    /// `(app, conv, user)` → read position.
+    pub(crate) reads: Keyspace,
+    /// `(app, conv, user or everyone)` → seq of the last mention.
+    pub(crate) mentions: Keyspace,
+    /// `(app, table, key)` → the record's bytes.
+    pub(crate) records: Keyspace,
 }
 
 impl Tables {
@@ -36,6 +42,9 @@ impl Tables {
             dedup: ks("dedup")?,
             user_convs: ks("user_convs")?,
             users: ks("users")?,
+            reads: ks("reads")?,
+            mentions: ks("mentions")?,
+            records: ks("records")?,
             db,
         })
     }

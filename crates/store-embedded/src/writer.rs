@@ -1,8 +1,9 @@
 //! The group-commit writer: one thread that owns every write.
 //!
-//! Why one writer: seq assignment and dedup are read-then-write, so writes must be
-//! serialised; doing it on one thread needs no locks and lets the writer keep the last seq
-//! of each conversation in memory, so an append never scans.
+//! Why one writer: seq and count assignment, dedup, `expect_seq` and forward-only read
+//! positions are read-then-write, so writes must be serialised; doing it on one thread needs
+//! no locks and lets the writer keep the last seq and count of each conversation in memory,
+//! so an append never scans.
 //!
 //! Why group commit: the durability contract (an `Ok` from `append` means fsync'd) costs one
 //! fsync per commit, which caps a commit-per-message design at a few hundred messages per
@@ -13,10 +14,23 @@
 //! before. No timer is involved: batching comes from requests arriving while the disk works.
 //!
 //! Staging is all-or-nothing per request and per batch. A request whose own checks fail
-//! (a corrupt dedup record, say) gets its error and stages nothing; if the commit fails,
-//! every request of the batch gets [`StoreError::Backend`] and the seqs staged by the batch
-//! are discarded, so the cache still holds the last *committed* seq of every conversation:
-//! no seq is skipped or reused.
+//! (a corrupt dedup record, a wrong `expect_seq`, say) gets its error and stages nothing; if
+//! the commit fails, every request of the batch gets [`StoreError::Backend`] and the tails
+//! staged by the batch are discarded, so the cache still holds the last *committed* seq and
+//! count of every conversation: no seq is skipped or reused.
+//!
+//! A request sees what earlier requests of its batch staged: seqs and counts (the tail of
+//! each conversation), the counts of staged entries, read positions and dedup originals.
+//! Every keyed write is coalesced by key, so a batch writes each key once, with its latest
+//! value (a batch must not hold one key twice).
+//!
+//! What each request stages lives in its own file: `append` (an entry with its dedup,
+//! index, mentions, sender's read position and records), `reads` (read positions) and
+//! `records` (record-store writes).
+
+mod append;
+mod reads;
+mod records;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -24,28 +38,47 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use fjall::PersistMode;
-use magpie_store::{AppendOutcome, AppendRequest, StoreError, StoredMessage};
+use magpie_store::{
+    AppendOutcome, AppendRequest, ReadPosition, RecordWrite, StoreError, StoredMessage,
+};
 use magpie_types::{AppId, ConvId, Seq, UserId};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::keys;
 use crate::read;
 use crate::tables::{Tables, backend};
-use crate::{codec, keys};
+use records::stage_records;
 
 /// Largest value fjall accepts (it asserts on larger ones; we refuse them instead).
 const MAX_VALUE_LEN: usize = u32::MAX as usize;
 
 /// A write, with the channel its answer goes back on.
 pub(crate) enum Request {
-    /// Append a message (see `MessageStore::append`).
+    /// Append a message (see `MessageStore::append`). Boxed: the request is several times
+    /// larger than every other one, and the queue holds requests by value.
     Append {
-        req: AppendRequest,
+        req: Box<AppendRequest>,
         reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
     },
     /// Record that a user exists.
     PutUser {
         app: AppId,
         user: UserId,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+    /// Move a read position forward (see `ReadStore::mark_read`).
+    MarkRead {
+        app: AppId,
+        user: UserId,
+        conv: ConvId,
+        seq: Seq,
+        version: u64,
+        reply: oneshot::Sender<Result<ReadPosition, StoreError>>,
+    },
+    /// Write records atomically (see `RecordStore::write_records`).
+    WriteRecords {
+        app: AppId,
+        writes: Vec<RecordWrite>,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
 }
@@ -76,8 +109,8 @@ pub(crate) fn spawn(
     let writer = Writer {
         tables,
         max_batch: config.max_batch.max(1),
-        seq_cache_capacity: config.seq_cache_capacity.max(1),
-        seq_cache: HashMap::new(),
+        tail_cache_capacity: config.seq_cache_capacity.max(1),
+        tails: HashMap::new(),
         counters,
         #[cfg(test)]
         fail_commits: false,
@@ -90,17 +123,27 @@ pub(crate) fn spawn(
 struct Writer {
     tables: Tables,
     max_batch: usize,
-    /// Last committed seq per conversation, loaded lazily from the last message key.
+    /// Last committed entry per conversation, loaded lazily from the last message.
     /// Bounded: when full it is cleared and refills on demand (a miss costs one seek).
-    seq_cache: HashMap<(AppId, ConvId), Seq>,
-    seq_cache_capacity: usize,
+    tails: HashMap<(AppId, ConvId), Tail>,
+    tail_cache_capacity: usize,
     counters: Arc<Counters>,
     /// Test-only fault injection: every commit fails as if the fsync had.
     #[cfg(test)]
     fail_commits: bool,
 }
 
-/// What one batch will write, and what it assigned, before the commit.
+/// The last entry of a conversation: what the next append continues from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Tail {
+    /// Its seq (0: the log is empty).
+    seq: Seq,
+    /// Its cumulative count of unread-counting entries (0: the log is empty).
+    count: u64,
+}
+
+/// What one batch will write, and what it assigned, before the commit. Values are encoded
+/// before they are staged, so staging itself cannot fail.
 #[derive(Default)]
 struct Staged {
     messages: Vec<(Vec<u8>, Vec<u8>)>,
@@ -108,15 +151,27 @@ struct Staged {
     /// Coalesced by key, so a batch writes each index entry once, with its latest value.
     index: HashMap<Vec<u8>, Vec<u8>>,
     users: HashSet<Vec<u8>>,
-    /// Seqs assigned in this batch; merged into the cache only if the commit succeeds.
-    seqs: HashMap<(AppId, ConvId), Seq>,
+    /// Read positions by key: the furthest staged so far, and its encoding.
+    reads: HashMap<Vec<u8>, (ReadPosition, Vec<u8>)>,
+    /// Last mentions by key. Seqs grow, so the latest staged is the last mention.
+    mentions: HashMap<Vec<u8>, Vec<u8>>,
+    /// Record writes by key, the latest winning; `None` deletes.
+    records: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Tails assigned in this batch; merged into the cache only if the commit succeeds.
+    tails: HashMap<(AppId, ConvId), Tail>,
+    /// Counts of the entries staged in this batch by message key, for a read position
+    /// placed on one of them before it is committed.
+    counts: HashMap<Vec<u8>, u64>,
     /// Messages stored in this batch by dedup key, so a retry in the same batch is caught.
     originals: HashMap<Vec<u8>, StoredMessage>,
 }
 
 impl Staged {
     fn is_empty(&self) -> bool {
-        self.messages.is_empty() && self.users.is_empty()
+        self.messages.is_empty()
+            && self.users.is_empty()
+            && self.reads.is_empty()
+            && self.records.is_empty()
     }
 }
 
@@ -126,7 +181,11 @@ enum Reply {
         oneshot::Sender<Result<AppendOutcome, StoreError>>,
         Result<AppendOutcome, StoreError>,
     ),
-    User(
+    Read(
+        oneshot::Sender<Result<ReadPosition, StoreError>>,
+        Result<ReadPosition, StoreError>,
+    ),
+    Unit(
         oneshot::Sender<Result<(), StoreError>>,
         Result<(), StoreError>,
     ),
@@ -154,10 +213,25 @@ impl Writer {
         let replies: Vec<Reply> = requests
             .map(|r| match r {
                 Request::Append { req, reply } => {
-                    Reply::Append(reply, self.stage_append(&mut staged, req))
+                    Reply::Append(reply, self.stage_append(&mut staged, *req))
                 }
                 Request::PutUser { app, user, reply } => {
-                    Reply::User(reply, self.stage_user(&mut staged, &app, &user))
+                    Reply::Unit(reply, self.stage_user(&mut staged, &app, &user))
+                }
+                Request::MarkRead {
+                    app,
+                    user,
+                    conv,
+                    seq,
+                    version,
+                    reply,
+                } => {
+                    let result =
+                        self.stage_mark_read(&mut staged, &app, &user, &conv, seq, version);
+                    Reply::Read(reply, result)
+                }
+                Request::WriteRecords { app, writes, reply } => {
+                    Reply::Unit(reply, stage_records(&mut staged, &app, writes))
                 }
             })
             .collect();
@@ -175,61 +249,14 @@ impl Writer {
                     // The caller may have given up waiting; the write stands regardless.
                     let _ = tx.send(result);
                 }
-                Reply::User(tx, result) => {
+                Reply::Read(tx, result) => {
+                    let _ = tx.send(committed.clone().and(result));
+                }
+                Reply::Unit(tx, result) => {
                     let _ = tx.send(committed.clone().and(result));
                 }
             }
         }
-    }
-
-    fn stage_append(
-        &mut self,
-        staged: &mut Staged,
-        req: AppendRequest,
-    ) -> Result<AppendOutcome, StoreError> {
-        let dedup_key = keys::dedup_key(&req.app, &req.from_user, &req.client_msg_id)?;
-        if let Some(original) = staged.originals.get(&dedup_key) {
-            return Ok(AppendOutcome::Duplicate(original.clone()));
-        }
-        if let Some(original) = read::dedup_original(&self.tables, &req.app, &dedup_key)? {
-            return Ok(AppendOutcome::Duplicate(original));
-        }
-        let seq = self
-            .last_seq(staged, &req.app, &req.conv)?
-            .checked_add(1)
-            .ok_or_else(|| StoreError::Backend(format!("{} has run out of seqs", req.conv)))?;
-        let msg = StoredMessage {
-            conv: req.conv,
-            seq,
-            msg_id: req.msg_id,
-            from_user: req.from_user,
-            from_device: req.from_device,
-            client_msg_id: req.client_msg_id,
-            content: req.content,
-            server_time: req.server_time,
-        };
-        // Everything fallible happens before anything is staged.
-        let message_key = keys::message_key(&req.app, &msg.conv, seq)?;
-        let message_value = codec::encode_message(&msg)?;
-        if message_value.len() > MAX_VALUE_LEN {
-            return Err(StoreError::Backend("message too large to store".into()));
-        }
-        let dedup_value = codec::encode_dedup(&msg.conv, seq)?;
-        let index_value = codec::encode_index(seq, msg.server_time)?;
-        let index_keys = req
-            .parties
-            .iter()
-            .map(|party| keys::index_key(&req.app, party, &msg.conv))
-            .collect::<Result<Vec<_>, _>>()?;
-
-        staged.messages.push((message_key, message_value));
-        staged.dedup.push((dedup_key.clone(), dedup_value));
-        for key in index_keys {
-            staged.index.insert(key, index_value.clone());
-        }
-        staged.seqs.insert((req.app, msg.conv.clone()), seq);
-        staged.originals.insert(dedup_key, msg.clone());
-        Ok(AppendOutcome::Stored(msg))
     }
 
     fn stage_user(
@@ -246,30 +273,31 @@ impl Writer {
         Ok(())
     }
 
-    /// The last seq of a conversation: staged in this batch, else cached, else read from
-    /// the last key of the conversation's prefix (committed data: safe to cache at once).
-    fn last_seq(&mut self, staged: &Staged, app: &AppId, conv: &ConvId) -> Result<Seq, StoreError> {
+    /// The last entry of a conversation: staged in this batch, else cached, else read from
+    /// the last message of the conversation (committed data: safe to cache at once).
+    fn tail(&mut self, staged: &Staged, app: &AppId, conv: &ConvId) -> Result<Tail, StoreError> {
         let key = (app.clone(), conv.clone());
-        if let Some(&seq) = staged.seqs.get(&key) {
-            return Ok(seq);
+        if let Some(&tail) = staged.tails.get(&key) {
+            return Ok(tail);
         }
-        if let Some(&seq) = self.seq_cache.get(&key) {
-            return Ok(seq);
+        if let Some(&tail) = self.tails.get(&key) {
+            return Ok(tail);
         }
-        let seq = read::last_seq_in(&self.tables.messages, app, conv)?;
-        self.cache_seq(key, seq);
-        Ok(seq)
+        let (seq, count) = read::last_entry_in(&self.tables.messages, app, conv)?;
+        let tail = Tail { seq, count };
+        self.cache_tail(key, tail);
+        Ok(tail)
     }
 
-    fn cache_seq(&mut self, key: (AppId, ConvId), seq: Seq) {
-        if self.seq_cache.len() >= self.seq_cache_capacity && !self.seq_cache.contains_key(&key) {
-            self.seq_cache.clear();
+    fn cache_tail(&mut self, key: (AppId, ConvId), tail: Tail) {
+        if self.tails.len() >= self.tail_cache_capacity && !self.tails.contains_key(&key) {
+            self.tails.clear();
         }
-        self.seq_cache.insert(key, seq);
+        self.tails.insert(key, tail);
     }
 
-    /// Writes the staged batch durably. On failure nothing of it is visible and the seq
-    /// cache is left as it was (the staged seqs are dropped with `staged`).
+    /// Writes the staged batch durably. On failure nothing of it is visible and the tail
+    /// cache is left as it was (the staged tails are dropped with `staged`).
     fn commit(&mut self, staged: Staged) -> Result<(), StoreError> {
         if staged.is_empty() {
             // Only duplicates and known users: their answers are already durable.
@@ -289,6 +317,18 @@ impl Writer {
         for k in staged.users {
             batch.insert(&t.users, k, Vec::<u8>::new());
         }
+        for (k, (_, v)) in staged.reads {
+            batch.insert(&t.reads, k, v);
+        }
+        for (k, v) in staged.mentions {
+            batch.insert(&t.mentions, k, v);
+        }
+        for (k, v) in staged.records {
+            match v {
+                Some(v) => batch.insert(&t.records, k, v),
+                None => batch.remove(&t.records, k),
+            }
+        }
         #[cfg(test)]
         if self.fail_commits {
             return Err(StoreError::Backend("injected commit failure".into()));
@@ -299,8 +339,8 @@ impl Writer {
             return Err(backend(e));
         }
         self.counters.commits.fetch_add(1, Ordering::Relaxed);
-        for (key, seq) in staged.seqs {
-            self.cache_seq(key, seq);
+        for (key, tail) in staged.tails {
+            self.cache_tail(key, tail);
         }
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! What the embedded backend promises beyond the shared contract: durability across a clean
-//! reopen and across SIGKILL, group commit, and conversation-index order.
+//! reopen (read positions, mentions and records too) and across SIGKILL, group commit, and
+//! conversation-index order.
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader};
@@ -8,10 +9,13 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use magpie_store::conformance::request;
-use magpie_store::{AppendOutcome, MessageStore, StoreError, StoredMessage, UserDirectory};
+use magpie_store::conformance::{group_request, request};
+use magpie_store::{
+    AppendOutcome, MessageStore, ReadStore, RecordStore, RecordWrite, StoreError, StoredMessage,
+    Table, UserDirectory,
+};
 use magpie_store_embedded::{EmbeddedOptions, EmbeddedStore};
-use magpie_types::{AppId, ConvId, Seq, UserId};
+use magpie_types::{AppId, ConvId, EntryKind, GroupId, Seq, UserId};
 use tempfile::TempDir;
 use tokio::task::JoinSet;
 
@@ -96,6 +100,75 @@ async fn everything_survives_a_reopen() {
 
     let store = open(dir.path());
     assert_eq!(store.last_seq(&app(), &ab).await.expect("seq"), 21);
+    store.close().await.expect("close");
+}
+
+/// Read positions, mentions, records and entry counts are durable too, and counts continue
+/// after a reopen (the writer's cold cache reads the last entry's count from disk).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_mentions_and_records_survive_a_reopen() {
+    let dir = TempDir::new().expect("tempdir");
+    let g = ConvId::group(&GroupId::new("g").expect("valid id"));
+    let store = open(dir.path());
+    for (i, kind) in [
+        EntryKind::GroupEvent,
+        EntryKind::Message,
+        EntryKind::Message,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut r = group_request("alice", &format!("c{i}"), kind);
+        if i == 1 {
+            r.extras.mentions = vec![user("bob")];
+            r.records = vec![RecordWrite {
+                table: Table::Members,
+                key: "g:bob".into(),
+                value: Some(b"member".to_vec()),
+            }];
+        }
+        stored(store.append(r).await.expect("append"));
+    }
+    let p = store
+        .mark_read(&app(), &user("bob"), &g, 2, 9)
+        .await
+        .expect("mark");
+    assert_eq!((p.seq, p.count), (2, 1));
+    let groups = RecordWrite {
+        table: Table::Groups,
+        key: "g".into(),
+        value: Some(b"profile".to_vec()),
+    };
+    store
+        .write_records(&app(), vec![groups])
+        .await
+        .expect("write");
+    store.close().await.expect("close");
+
+    let store = open(dir.path());
+    let p = store
+        .read_position(&app(), &g, &user("bob"))
+        .await
+        .expect("read");
+    assert_eq!((p.seq, p.count, p.version), (2, 1, 9));
+    let mention = store.last_mention(&app(), &g, &user("bob")).await;
+    assert_eq!(mention.expect("mention"), 2);
+    let member = store.get_record(&app(), Table::Members, "g:bob").await;
+    assert_eq!(member.expect("get").as_deref(), Some(&b"member"[..]));
+    let profile = store.get_record(&app(), Table::Groups, "g").await;
+    assert_eq!(profile.expect("get").as_deref(), Some(&b"profile"[..]));
+    let next = group_request("alice", "c9", EntryKind::Message);
+    let next = stored(store.append(next).await.expect("append"));
+    assert_eq!((next.seq, next.count), (4, 3));
+    let p = store
+        .mark_read(&app(), &user("carol"), &g, 3, 1)
+        .await
+        .expect("mark");
+    assert_eq!(
+        (p.seq, p.count),
+        (3, 2),
+        "count of a committed entry, read from disk"
+    );
     store.close().await.expect("close");
 }
 

@@ -8,9 +8,11 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use magpie_types::{AppId, ClientMsgId, Content, ConvId, DeviceId, UserId};
+use magpie_types::{AppId, ClientMsgId, Content, ConvId, DeviceId, EntryKind, GroupId, UserId};
 
-use crate::model::{AppendOutcome, AppendRequest};
+use crate::model::{
+    AppendOutcome, AppendRequest, EntryExtras, ReadPosition, RecordWrite, StoreError, Table,
+};
 use crate::traits::Store;
 
 fn app(s: &str) -> AppId {
@@ -33,7 +35,20 @@ pub fn request(app_id: &str, from: &str, to: &str, cmid: &str, text: &str) -> Ap
         content: Content::text(text),
         server_time: 1_700_000_000_000,
         parties: vec![f, t],
+        extras: EntryExtras::default(),
+        expect_seq: None,
+        sender_read: false,
+        records: Vec::new(),
     }
+}
+
+/// A request appending to group `g` in app `a`.
+pub fn group_request(from: &str, cmid: &str, kind: EntryKind) -> AppendRequest {
+    let mut r = request("a", from, from, cmid, "g");
+    r.conv = ConvId::group(&GroupId::new("g").expect("valid test id"));
+    r.parties = Vec::new();
+    r.extras.kind = kind;
+    r
 }
 
 /// Seqs start at 1 and grow by exactly one per stored message.
@@ -59,6 +74,24 @@ pub async fn retry_returns_original<S: Store>(s: S) {
     let AppendOutcome::Stored(orig) = stored else {
         panic!("first append must store")
     };
+    let found = s
+        .original(
+            &app("a"),
+            &user("alice"),
+            &ClientMsgId::new("same").expect("id"),
+        )
+        .await
+        .expect("original");
+    assert_eq!(found.as_ref(), Some(&orig));
+    let none = s
+        .original(
+            &app("b"),
+            &user("alice"),
+            &ClientMsgId::new("same").expect("id"),
+        )
+        .await
+        .expect("original");
+    assert_eq!(none, None, "dedup keys are per app");
     let mut retry = request("a", "alice", "carol", "same", "two");
     retry.msg_id = 12;
     match s.append(retry).await.expect("append") {
@@ -313,6 +346,166 @@ pub async fn content_roundtrips<S: Store>(s: S) {
     assert_eq!(got[0].server_time, 1_700_000_000_000);
 }
 
+/// Entries keep their kind, mentions and reply; `count` counts only unread-counting
+/// entries, cumulatively.
+pub async fn entries_carry_kind_and_count<S: Store>(s: S) {
+    let kinds = [
+        EntryKind::GroupEvent,
+        EntryKind::Message,
+        EntryKind::Message,
+        EntryKind::GroupEvent,
+        EntryKind::Message,
+    ];
+    for (i, kind) in kinds.iter().enumerate() {
+        let mut r = group_request("alice", &format!("c{i}"), *kind);
+        if i == 2 {
+            r.extras.mentions = vec![user("bob"), user("carol")];
+            r.extras.reply_to = 2;
+        }
+        if i == 4 {
+            r.extras.mention_all = true;
+        }
+        s.append(r).await.expect("append");
+    }
+    let conv = ConvId::group(&GroupId::new("g").expect("id"));
+    let log = s.read_after(&app("a"), &conv, 0, 10).await.expect("read");
+    let counts: Vec<u64> = log.iter().map(|m| m.count).collect();
+    assert_eq!(counts, vec![0, 1, 2, 2, 3]);
+    assert_eq!(log[0].kind, EntryKind::GroupEvent);
+    assert_eq!(log[2].mentions, vec![user("bob"), user("carol")]);
+    assert_eq!(log[2].reply_to, 2);
+    assert!(log[4].mention_all && !log[2].mention_all);
+    let (a, bob, dave) = (app("a"), user("bob"), user("dave"));
+    assert_eq!(s.last_mention(&a, &conv, &bob).await.expect("mention"), 5);
+    let mut r = group_request("alice", "c9", EntryKind::Message);
+    r.extras.mentions = vec![bob.clone()];
+    s.append(r).await.expect("append");
+    assert_eq!(s.last_mention(&a, &conv, &bob).await.expect("mention"), 6);
+    assert_eq!(s.last_mention(&a, &conv, &dave).await.expect("mention"), 5);
+    assert_eq!(
+        s.last_mention(&app("b"), &conv, &bob)
+            .await
+            .expect("mention"),
+        0
+    );
+}
+
+/// An append with a wrong `expect_seq` writes nothing, records included.
+pub async fn expect_seq_guards_the_append<S: Store>(s: S) {
+    let conv = ConvId::group(&GroupId::new("g").expect("id"));
+    let mut r = group_request("alice", "c1", EntryKind::GroupEvent);
+    r.expect_seq = Some(2);
+    r.records = vec![put("x", b"1")];
+    let err = s.append(r).await.expect_err("conflict");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(s.last_seq(&app("a"), &conv).await.expect("last"), 0);
+    let got = s.get_record(&app("a"), Table::Members, "x").await;
+    assert_eq!(got.expect("get"), None);
+    let mut r = group_request("alice", "c1", EntryKind::GroupEvent);
+    r.expect_seq = Some(1);
+    r.records = vec![put("x", b"1")];
+    s.append(r).await.expect("append");
+    let got = s.get_record(&app("a"), Table::Members, "x").await;
+    assert_eq!(got.expect("get"), Some(b"1".to_vec()));
+}
+
+fn put(key: &str, value: &[u8]) -> RecordWrite {
+    RecordWrite {
+        table: Table::Members,
+        key: key.to_owned(),
+        value: Some(value.to_vec()),
+    }
+}
+
+/// Read positions move forward only, are clamped to the log, carry the entry count, are
+/// listed per conversation by user, and a sender's own message moves theirs.
+pub async fn read_positions_move_forward<S: Store>(s: S) {
+    let (a, conv) = (app("a"), ConvId::group(&GroupId::new("g").expect("id")));
+    for i in 0..4 {
+        let kind = if i == 0 {
+            EntryKind::GroupEvent
+        } else {
+            EntryKind::Message
+        };
+        s.append(group_request("alice", &format!("c{i}"), kind))
+            .await
+            .expect("append");
+    }
+    let (bob, carol) = (user("bob"), user("carol"));
+    assert_eq!(
+        s.read_position(&a, &conv, &bob).await.expect("read"),
+        ReadPosition::default()
+    );
+    let p = s.mark_read(&a, &bob, &conv, 3, 7).await.expect("mark");
+    assert_eq!((p.seq, p.count, p.version), (3, 2, 7));
+    let p = s.mark_read(&a, &bob, &conv, 2, 8).await.expect("mark");
+    assert_eq!((p.seq, p.version), (3, 7), "never moves back");
+    let p = s.mark_read(&a, &carol, &conv, 99, 9).await.expect("mark");
+    assert_eq!((p.seq, p.count), (4, 3), "clamped to the last seq");
+    let mut mine = group_request("bob", "b1", EntryKind::Message);
+    mine.sender_read = true;
+    mine.msg_id = 42;
+    s.append(mine).await.expect("append");
+    let p = s.read_position(&a, &conv, &bob).await.expect("read");
+    assert_eq!((p.seq, p.count, p.version), (5, 4, 42));
+    let all = s.read_positions(&a, &conv, None, 10).await.expect("list");
+    let users: Vec<_> = all.iter().map(|(u, p)| (u.as_str(), p.seq)).collect();
+    assert_eq!(users, vec![("bob", 5), ("carol", 4)]);
+    let rest = s
+        .read_positions(&a, &conv, Some(&bob), 10)
+        .await
+        .expect("list");
+    assert_eq!(rest.len(), 1);
+    assert!(
+        s.read_positions(&app("b"), &conv, None, 10)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+}
+
+/// Records: get, prefix scans with paging, deletes, all-or-nothing batches, per app.
+pub async fn records_scan_by_prefix<S: Store>(s: S) {
+    let a = app("a");
+    let keys = ["g1:a", "g1:b", "g1:c", "g10:a", "g2:a"];
+    let writes = keys.iter().map(|k| put(k, k.as_bytes())).collect();
+    s.write_records(&a, writes).await.expect("write");
+    s.write_records(&app("b"), vec![put("g1:z", b"other")])
+        .await
+        .expect("write");
+    let scan = |prefix: &'static str, after: Option<&'static str>, limit| {
+        let s = &s;
+        let a = a.clone();
+        async move {
+            s.scan_records(&a, Table::Members, prefix, after, limit)
+                .await
+                .expect("scan")
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(scan("g1:", None, 10).await, vec!["g1:a", "g1:b", "g1:c"]);
+    assert_eq!(scan("g1:", Some("g1:a"), 1).await, vec!["g1:b"]);
+    assert_eq!(scan("g1:", Some("a"), 10).await.len(), 3);
+    assert_eq!(scan("", None, 10).await.len(), 5);
+    let none = s.scan_records(&a, Table::Groups, "", None, 10).await;
+    assert!(none.expect("scan").is_empty(), "tables are separate");
+    let del = RecordWrite {
+        table: Table::Members,
+        key: "g1:b".into(),
+        value: None,
+    };
+    s.write_records(&a, vec![del, put("g1:d", b"d")])
+        .await
+        .expect("write");
+    assert_eq!(scan("g1:", None, 10).await, vec!["g1:a", "g1:c", "g1:d"]);
+    let got = s.get_record(&a, Table::Members, "g1:a").await.expect("get");
+    assert_eq!(got.as_deref(), Some(&b"g1:a"[..]));
+    let other = s.get_record(&app("b"), Table::Members, "g1:a").await;
+    assert_eq!(other.expect("get"), None);
+}
+
 /// Expands to one `#[tokio::test]` per conformance check, each on a fresh store built by
 /// `$make`.
 #[macro_export]
@@ -325,7 +518,11 @@ macro_rules! store_conformance_tests {
             paging_reads,
             conversation_index,
             concurrent_appends,
-            content_roundtrips
+            content_roundtrips,
+            entries_carry_kind_and_count,
+            expect_seq_guards_the_append,
+            read_positions_move_forward,
+            records_scan_by_prefix
         );
     };
     (@tests $make:expr; $($name:ident),*) => {

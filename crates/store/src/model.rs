@@ -1,6 +1,8 @@
 //! The records a backend stores.
 
-use magpie_types::{AppId, ClientMsgId, Content, ConvId, DeviceId, Millis, MsgId, Seq, UserId};
+use magpie_types::{
+    AppId, ClientMsgId, Content, ConvId, DeviceId, EntryKind, Millis, MsgId, Seq, UserId,
+};
 
 /// A message as stored in its conversation's log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +23,32 @@ pub struct StoredMessage {
     pub content: Content,
     /// Server time at acceptance, Unix milliseconds.
     pub server_time: Millis,
+    /// What the entry is.
+    pub kind: EntryKind,
+    /// Users the message mentions.
+    pub mentions: Vec<UserId>,
+    /// The message mentions everyone.
+    pub mention_all: bool,
+    /// For a message, the seq of the message it replies to; for a recall, edit or reaction,
+    /// the seq of the message acted on (0 = none).
+    pub reply_to: Seq,
+    /// How many entries counting as unread ([`EntryKind::counts_as_unread`]) the log holds
+    /// up to and including this one. Assigned by the store: unread between two positions is
+    /// the difference of their counts, with no scan.
+    pub count: u64,
+}
+
+/// Everything of an entry that the caller chooses (the store adds seq and count).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntryExtras {
+    /// What the entry is.
+    pub kind: EntryKind,
+    /// Users the message mentions.
+    pub mentions: Vec<UserId>,
+    /// The message mentions everyone.
+    pub mention_all: bool,
+    /// The seq of the message this one replies to (0 = none).
+    pub reply_to: Seq,
 }
 
 /// A request to append a message to a conversation's log.
@@ -43,8 +71,83 @@ pub struct AppendRequest {
     /// Server time at acceptance.
     pub server_time: Millis,
     /// Users whose conversation index gets this conversation's new last seq (for a 1:1
-    /// conversation, both parties).
+    /// conversation, both parties; for a group, only a user who joins with this entry).
     pub parties: Vec<UserId>,
+    /// Kind, mentions, reply.
+    pub extras: EntryExtras,
+    /// If set, the append fails with [`StoreError::Conflict`] unless the entry gets exactly
+    /// this seq: for writes whose `records` were computed from the log's state (a join
+    /// records the seq it happens at).
+    pub expect_seq: Option<Seq>,
+    /// Move the sender's read position to this entry (a user has read what they sent).
+    pub sender_read: bool,
+    /// Records written in the same atomic commit as the entry.
+    pub records: Vec<RecordWrite>,
+}
+
+/// A table of the generic record store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Table {
+    /// Group profiles and settings, by group id.
+    Groups,
+    /// Group members, by `group:user`.
+    Members,
+    /// A user's settings of one conversation (pinned, muted, hidden), by `user:conv`.
+    ConvPrefs,
+    /// Pending requests to join a group, by `group:user`.
+    JoinRequests,
+    /// Recalled and edited messages, by `conv:seq` (seq as 20 digits, so keys sort by seq).
+    MessageStates,
+    /// Messages a user deleted for themselves, by `user:conv`.
+    Deleted,
+    /// User profiles, by user.
+    Profiles,
+    /// Friendships, by `user:friend` (written both ways).
+    Friends,
+    /// Pending friend requests, by `to:from`.
+    FriendRequests,
+    /// Blocks, by `user:blocked`.
+    Blocks,
+}
+
+impl Table {
+    /// Stable numeric code, used in storage keys.
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Groups => 1,
+            Self::Members => 2,
+            Self::ConvPrefs => 3,
+            Self::JoinRequests => 4,
+            Self::MessageStates => 5,
+            Self::Deleted => 6,
+            Self::Profiles => 7,
+            Self::Friends => 8,
+            Self::FriendRequests => 9,
+            Self::Blocks => 10,
+        }
+    }
+}
+
+/// One write to the record store: `value` `None` deletes the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordWrite {
+    /// The table.
+    pub table: Table,
+    /// The key, unique within the table and app.
+    pub key: String,
+    /// The new value, or `None` to delete.
+    pub value: Option<Vec<u8>>,
+}
+
+/// A user's read position in one conversation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadPosition {
+    /// Everything up to this seq is read.
+    pub seq: Seq,
+    /// The `count` of the entry at `seq` (0 at seq 0): unread = last count − this.
+    pub count: u64,
+    /// A caller-chosen version stamp of the last change (for incremental sync).
+    pub version: u64,
 }
 
 /// What an append did.
@@ -91,4 +194,7 @@ pub enum StoreError {
     /// The store is shutting down or has shut down.
     #[error("store is closed")]
     Closed,
+    /// A precondition of the write did not hold (e.g. `expect_seq`); nothing was written.
+    #[error("conflict: {0}")]
+    Conflict(String),
 }

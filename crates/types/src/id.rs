@@ -112,6 +112,10 @@ name_type!(
     UserId, "user id", MAX_NAME_LEN
 );
 name_type!(
+    /// A group, unique within an app; its conversation is `g:<id>`.
+    GroupId, "group id", MAX_NAME_LEN
+);
+name_type!(
     /// One of a user's devices (a phone, a browser tab, a CLI).
     DeviceId, "device id", MAX_NAME_LEN
 );
@@ -124,6 +128,11 @@ name_type!(
 /// What kind of conversation a [`ConvId`] names.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ConvKind {
+    /// A group conversation: `g:<group>`.
+    Group {
+        /// The group.
+        id: GroupId,
+    },
     /// A 1:1 conversation between two users (the pair is ordered: `low < high`).
     Direct {
         /// The lexicographically smaller user.
@@ -148,6 +157,24 @@ impl ConvId {
         Self(format!("p2p:{low}:{high}"))
     }
 
+    /// The conversation of a group.
+    pub fn group(id: &GroupId) -> Self {
+        Self(format!("g:{id}"))
+    }
+
+    /// The group of a group conversation.
+    pub fn group_id(&self) -> Option<GroupId> {
+        match self.kind() {
+            ConvKind::Group { id } => Some(id),
+            ConvKind::Direct { .. } => None,
+        }
+    }
+
+    /// Whether this is a 1:1 conversation.
+    pub fn is_direct(&self) -> bool {
+        self.0.starts_with("p2p:")
+    }
+
     /// Parses a conversation id received from the network.
     pub fn parse(s: &str) -> Result<Self, IdError> {
         Self::kind_of(s)?;
@@ -165,6 +192,7 @@ impl ConvId {
     pub fn has_party(&self, user: &UserId) -> bool {
         match self.kind() {
             ConvKind::Direct { low, high } => &low == user || &high == user,
+            ConvKind::Group { .. } => false,
         }
     }
 
@@ -173,7 +201,7 @@ impl ConvId {
         match self.kind() {
             ConvKind::Direct { low, high } if &low == me => Some(high),
             ConvKind::Direct { low, high } if &high == me => Some(low),
-            ConvKind::Direct { .. } => None,
+            ConvKind::Direct { .. } | ConvKind::Group { .. } => None,
         }
     }
 
@@ -192,6 +220,10 @@ impl ConvId {
                     return Err(IdError::BadConversation);
                 }
                 Ok(ConvKind::Direct { low, high })
+            }
+            (Some("g"), Some(g), None, None) => {
+                let id = GroupId::new(g).map_err(|_| IdError::BadConversation)?;
+                Ok(ConvKind::Group { id })
             }
             _ => Err(IdError::BadConversation),
         }
@@ -247,10 +279,25 @@ mod tests {
             "p2p:b:a",
             "p2p:a:b:c",
             "grp:x",
+            "g:",
+            "g:a:b",
+            "g:a b",
             "p2p::a",
         ] {
             assert_eq!(ConvId::parse(s), Err(IdError::BadConversation), "{s}");
         }
+    }
+
+    #[test]
+    fn group_conversation_roundtrips() {
+        let g = GroupId::new("team-1").unwrap();
+        let c = ConvId::group(&g);
+        assert_eq!(c.as_str(), "g:team-1");
+        assert_eq!(ConvId::parse("g:team-1").unwrap(), c);
+        assert_eq!(c.group_id(), Some(g));
+        assert!(!c.is_direct());
+        assert!(!c.has_party(&UserId::new("team-1").unwrap()));
+        assert_eq!(c.peer_of(&UserId::new("a").unwrap()), None);
     }
 
     proptest! {

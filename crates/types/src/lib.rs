@@ -4,16 +4,22 @@
 //!   conversation addressing ([`ConvId`]).
 //! - [`snowflake`]: 64-bit time-ordered message ids unique across nodes ([`MsgId`]).
 //! - [`content`]: message content ([`Content`], [`ContentType`]).
+//! - [`group`]: group roles and join policies ([`Role`], [`JoinPolicy`]).
+//! - [`entry`]: what a log entry is ([`EntryKind`]).
 //!
 //! Architecture invariant: this crate does no I/O and knows nothing of the wire format;
 //! the `proto` crate converts at the edges.
 
 pub mod content;
+pub mod entry;
+pub mod group;
 pub mod id;
 pub mod snowflake;
 
 pub use content::{Content, ContentType};
-pub use id::{AppId, ClientMsgId, ConvId, ConvKind, DeviceId, IdError, UserId};
+pub use entry::EntryKind;
+pub use group::{JoinPolicy, Role};
+pub use id::{AppId, ClientMsgId, ConvId, ConvKind, DeviceId, GroupId, IdError, UserId};
 pub use snowflake::{MsgId, Snowflake, SnowflakeError};
 
 /// Position of a message in its conversation's log. The first message has `seq` 1; a

@@ -204,6 +204,7 @@ fn send_frame(k: u64, at_us: u64, to: &str, body: &Bytes) -> Frame {
                 body: body.clone(),
                 metadata: Default::default(),
             }),
+            ..pb::SendRequest::default()
         }),
     )
 }

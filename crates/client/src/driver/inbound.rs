@@ -1,16 +1,15 @@
-//! Frames from the server: replies matched to their requests by id, pushes, goaway and
-//! connection-fatal errors.
+//! Frames from the server: replies matched to their requests by id, pushes, read updates,
+//! notices, goaway and connection-fatal errors. What the entries and read positions mean is
+//! `deliver`'s business; what the notices mean, `notices`'.
 
 use magpie_proto::{Body, Frame, pb};
 use magpie_types::ConvId;
 use tokio::time::Instant;
 
 use super::{Driver, Inflight};
+use crate::ClientError;
 use crate::error::ErrorCode;
-use crate::order::Verdict;
-use crate::outbox::PendingSend;
 use crate::transport::TransportError;
-use crate::{ClientError, Event, Message, SendAck};
 
 impl Driver {
     pub(super) fn on_read(&mut self, frame: Option<Result<Frame, TransportError>>) {
@@ -42,10 +41,12 @@ impl Driver {
                 Some((_, Inflight::Request(key))) => self.on_request_reply(key, body),
                 Some((_, Inflight::List)) => self.on_list_reply(body),
                 Some((_, Inflight::Pull(conv))) => self.on_pull_reply(&conv, body),
+                Some((_, Inflight::Presence)) => self.on_presence_reply(body),
                 None => match body {
                     // Answers to pings, or to a send that timed out meanwhile.
                     Body::Pong(_) => {}
-                    Body::SendAck(ack) => self.ack_hint(&ack),
+                    Body::SendAck(ack) => self.ack_hint(&ack.conversation, ack.seq),
+                    Body::MessageOpResult(r) => self.ack_hint(&r.conversation, r.seq),
                     _ => tracing::debug!(id = frame.request_id, "ignoring a reply to no request"),
                 },
             }
@@ -53,6 +54,11 @@ impl Driver {
         }
         match body {
             Body::Push(push) => self.on_push(push),
+            Body::ReadUpdate(update) => self.on_read_update(update),
+            Body::MessagesDeleted(deleted) => self.on_messages_deleted(deleted),
+            Body::TypingNotice(notice) => self.on_typing_notice(notice),
+            Body::PresenceNotice(notice) => self.on_presence_notice(notice),
+            Body::SocialNotice(notice) => self.on_social_notice(notice),
             Body::Goaway(goaway) => self.on_goaway(goaway),
             Body::Error(e) => self.on_connection_error(&e),
             Body::Pong(_) => {}
@@ -65,21 +71,30 @@ impl Driver {
             let result = match body {
                 // A send that timed out meanwhile: its ack still tells where the log is.
                 Body::SendAck(ack) => {
-                    self.ack_hint(&ack);
+                    self.ack_hint(&ack.conversation, ack.seq);
+                    return;
+                }
+                Body::MessageOpResult(r) => {
+                    self.ack_hint(&r.conversation, r.seq);
                     return;
                 }
                 Body::Error(e) => Err(ClientError::rejected(&e)),
-                other => Ok(other),
+                other => {
+                    if let (Body::PresenceList(_), Some(Body::SubscribePresence(request))) =
+                        (&other, self.outbox.query_body(key))
+                    {
+                        self.presence.accepted(request);
+                    }
+                    // Answers that move the conversation list apply before the caller sees
+                    // them, so that a snapshot taken after the call reflects them.
+                    self.observe_answer(&other);
+                    Ok(other)
+                }
             };
             self.outbox.finish_query(key, result);
             return;
         }
         match body {
-            Body::SendAck(ack) => {
-                if let Some(send) = self.outbox.take_send(key) {
-                    self.on_send_ack(send, ack);
-                }
-            }
             Body::Error(e) => {
                 let code = ErrorCode::from_wire(e.code);
                 let give_up = code.is_definite_rejection()
@@ -92,11 +107,16 @@ impl Driver {
                     );
                 if give_up {
                     if let Some(send) = self.outbox.take_send(key) {
-                        send.resolve(Err(ClientError::rejected(&e)));
+                        send.outgoing.fail(ClientError::rejected(&e));
                     }
                 } else {
                     tracing::debug!(%code, "send failed; retrying with the same client message id");
                     self.retry_send(key);
+                }
+            }
+            answer if self.outbox.is_answer(key, &answer) => {
+                if let Some(send) = self.outbox.take_send(key) {
+                    self.on_answer(send.outgoing, answer);
                 }
             }
             _ => {
@@ -113,44 +133,11 @@ impl Driver {
         }
     }
 
-    /// Resolves a send and, if it is the conversation's next message, delivers it to the
-    /// application as a message (built from the request and the ack).
-    fn on_send_ack(&mut self, send: PendingSend, ack: pb::SendAck) {
-        let Some(info) = self.session.as_ref().map(|s| s.info.clone()) else {
-            return;
-        };
-        if ack.seq == 0 {
-            send.resolve(Err(ClientError::Protocol("send ack with seq 0".into())));
-            return;
-        }
-        let conversation = ConvId::parse(&ack.conversation)
-            .unwrap_or_else(|_| ConvId::direct(&info.user_id, &send.to));
-        let result = SendAck {
-            client_msg_id: send.client_msg_id.clone(),
-            msg_id: ack.msg_id,
-            conversation: conversation.clone(),
-            seq: ack.seq,
-            server_time: ack.server_time_ms,
-            duplicate: ack.duplicate,
-        };
-        if self.orderer.on_message(&conversation, ack.seq) == Verdict::Deliver {
-            self.events.emit(Event::Message(Message {
-                conversation,
-                seq: ack.seq,
-                msg_id: ack.msg_id,
-                from: info.user_id,
-                from_device: Some(info.device_id),
-                client_msg_id: Some(send.client_msg_id.clone()),
-                content: send.content.clone(),
-                server_time: ack.server_time_ms,
-            }));
-        }
-        send.resolve(Ok(result));
-    }
-
-    fn ack_hint(&mut self, ack: &pb::SendAck) {
-        if let Ok(conv) = ConvId::parse(&ack.conversation) {
-            self.orderer.on_known(&conv, ack.seq);
+    /// An entry the server stored (for a send or an operation whose caller went away): the
+    /// log reaches at least `seq`.
+    fn ack_hint(&mut self, conversation: &str, seq: u64) {
+        if let Ok(conv) = ConvId::parse(conversation) {
+            self.orderer.on_known(&conv, seq);
         }
     }
 
@@ -161,9 +148,12 @@ impl Driver {
         };
         match body {
             Body::ConversationList(list) => {
-                if let Some(next) = s.sync.on_page(&list, &mut self.orderer) {
+                let server_total = list.total_unread;
+                let page = s.sync.on_page(list, &mut self.orderer);
+                if let Some(next) = page.next {
                     s.request(Inflight::List, Body::ListConversations(next), now);
                 }
+                self.on_listed(page.listed, page.complete_version, server_total);
             }
             Body::Error(e) => {
                 let e = ClientError::rejected(&e);
@@ -175,13 +165,7 @@ impl Driver {
 
     fn on_pull_reply(&mut self, conv: &ConvId, body: Body) {
         match body {
-            Body::PullResult(page) => {
-                for m in page.messages {
-                    self.accept(m);
-                }
-                self.orderer
-                    .pull_finished(conv, page.has_more, page.last_seq);
-            }
+            Body::PullResult(page) => self.on_pull_page(conv, page),
             Body::Error(e) => {
                 tracing::warn!(%conv, code = %ErrorCode::from_wire(e.code), "pull failed: {}", e.message);
                 self.orderer.pull_failed(conv);
@@ -215,18 +199,6 @@ impl Driver {
         }
     }
 
-    /// Applies the ordering rule to one message from the server.
-    fn accept(&mut self, m: pb::Message) {
-        match Message::from_pb(m) {
-            Ok(msg) => {
-                if self.orderer.on_message(&msg.conversation, msg.seq) == Verdict::Deliver {
-                    self.events.emit(Event::Message(msg));
-                }
-            }
-            Err(e) => tracing::warn!("dropping a malformed message: {e}"),
-        }
-    }
-
     fn on_goaway(&mut self, goaway: pb::GoAway) {
         if goaway.reconnect {
             self.connection_lost(format!("server going away: {}", goaway.reason));
@@ -234,7 +206,7 @@ impl Driver {
             let error = ClientError::GoneAway {
                 reason: goaway.reason,
             };
-            self.events.emit(Event::Error(error.clone()));
+            self.events.emit(crate::Event::Error(error.clone()));
             self.stop(error);
         }
     }

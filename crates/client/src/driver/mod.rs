@@ -7,8 +7,10 @@
 //! deadlines) and handing buffered events to the application. Nothing in the loop body
 //! awaits, so a slow server or application never stalls heartbeats or acks.
 //!
-//! Per connection: hello (in `handshake`) → sync (list, then pulls) →
-//! every pending send, in original order, with its original client message id.
+//! Per connection: hello (in `handshake`) → sync (list, then pulls) and the presence
+//! subscription sent again → every pending send, in original order, with its original client
+//! message id. Typing indicators are the one thing never queued: written at once if there is
+//! a connection, dropped if not (a stale "typing" is worse than none).
 //!
 //! Backpressure: the command channel is bounded and is not read while too many frames wait
 //! to be written; frames are not read from the server while events wait for the application
@@ -16,6 +18,10 @@
 //! drops the connection, which reconnect and sync repair).
 //!
 //! - `inbound`: frames from the server (replies by request id, pushes, goaway, errors).
+//! - `deliver`: entries, hidden ranges and read positions, through the ordering rule into
+//!   events and the conversation list.
+//! - `notices`: the server's unacknowledged notices outside the log (typing, presence,
+//!   friends, messages deleted on another device) into events.
 //! - `io`: the event queue and the futures the loop waits on.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -25,20 +31,24 @@ use std::time::Duration;
 
 use futures_util::SinkExt;
 use magpie_proto::{Body, Frame, pb};
-use magpie_types::{ClientMsgId, Content, ConvId, Seq, UserId};
+use magpie_types::{ConvId, Seq};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::error::ErrorCode;
 use crate::handshake::{Attempt, Established, Failed, HELLO_REQUEST_ID};
+use crate::inbox::SharedInbox;
 use crate::order::Orderer;
-use crate::outbox::Outbox;
+use crate::outbox::{Outbox, Outgoing};
+use crate::presence::PresenceSubscription;
 use crate::sync::Sync;
 use crate::transport::{Connector, FrameSink, FrameStream};
-use crate::{ClientConfig, ClientError, ConnectionState, Event, SendAck, SessionInfo, TokenSource};
+use crate::{ClientConfig, ClientError, ConnectionState, Event, SessionInfo, TokenSource};
 
+mod deliver;
 mod inbound;
 mod io;
+mod notices;
 
 use io::{
     EventQueue, attempt_done, has_capacity, next_frame, sleep_until_some, unix_ms, write_out,
@@ -58,19 +68,20 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// A request from a [`Client`](crate::Client) handle.
 pub(crate) enum Command {
-    Send {
-        client_msg_id: ClientMsgId,
-        to: UserId,
-        content: Content,
-        reply: oneshot::Sender<Result<SendAck, ClientError>>,
-    },
+    /// A message or a message operation: retried under its client message id.
+    Send(Outgoing),
     Query {
-        body: Body,
+        /// Boxed: a `Body` is several times larger than the other commands.
+        body: Box<Body>,
+        /// Safe to write again on a new connection (see `outbox`).
+        idempotent: bool,
         reply: oneshot::Sender<Result<Body, ClientError>>,
     },
     Cursors {
         reply: oneshot::Sender<HashMap<ConvId, Seq>>,
     },
+    /// Fire and forget: written on the current connection, if any.
+    Typing(pb::Typing),
     Close {
         done: oneshot::Sender<()>,
     },
@@ -91,6 +102,8 @@ pub(crate) struct Channels {
     /// Answered once with the outcome of the first attempt (for `Client::connect`); while it
     /// is pending, a failed attempt ends the task instead of retrying.
     pub(crate) ready: Option<oneshot::Sender<Result<(), ClientError>>>,
+    /// The conversation list, which the task keeps and the handles read.
+    pub(crate) inbox: SharedInbox,
 }
 
 /// What a connection's request id stands for.
@@ -101,6 +114,8 @@ enum Inflight {
     List,
     /// A pull page of a conversation.
     Pull(ConvId),
+    /// The presence subscription, sent again on a new connection.
+    Presence,
 }
 
 /// An authenticated connection and its bookkeeping.
@@ -143,7 +158,9 @@ pub(crate) struct Driver {
     status: watch::Sender<Status>,
     ready: Option<oneshot::Sender<Result<(), ClientError>>>,
     orderer: Orderer,
+    inbox: SharedInbox,
     outbox: Outbox,
+    presence: PresenceSubscription,
     session: Option<Session>,
     attempt: Option<AttemptFuture>,
     retry_at: Option<Instant>,
@@ -178,7 +195,9 @@ impl Driver {
             status: channels.status,
             ready: channels.ready,
             orderer,
+            inbox: channels.inbox,
             outbox: Outbox::default(),
+            presence: PresenceSubscription::default(),
             session: None,
             attempt: None,
             retry_at: None,
@@ -273,7 +292,12 @@ impl Driver {
     fn on_established(&mut self, e: Established) {
         let now = Instant::now();
         let heartbeat = e.session.heartbeat_interval;
-        let (sync, list) = Sync::start(self.config.list_page_size);
+        let since_version = {
+            let mut inbox = self.inbox.lock();
+            inbox.set_me(e.session.user_id.clone());
+            inbox.list_version()
+        };
+        let (sync, list) = Sync::start(self.config.list_page_size, since_version);
         let mut session = Session {
             sink: e.sink,
             stream: e.stream,
@@ -289,6 +313,14 @@ impl Driver {
         };
         // Sync first; `pump` then writes the pending sends behind it.
         session.request(Inflight::List, Body::ListConversations(list), now);
+        // The server keeps presence subscriptions per connection.
+        if let Some(subscription) = self.presence.on_connect() {
+            session.request(
+                Inflight::Presence,
+                Body::SubscribePresence(subscription),
+                now,
+            );
+        }
         self.session = Some(session);
         self.attempts = 0;
         self.refused_token = None;
@@ -386,15 +418,14 @@ impl Driver {
 
     fn refuse(&mut self, command: Command, error: &ClientError) {
         match command {
-            Command::Send { reply, .. } => {
-                let _ = reply.send(Err(error.clone()));
-            }
+            Command::Send(outgoing) => outgoing.fail(error.clone()),
             Command::Query { reply, .. } => {
                 let _ = reply.send(Err(error.clone()));
             }
             Command::Cursors { reply } => {
                 let _ = reply.send(self.orderer.cursors());
             }
+            Command::Typing(_) => {}
             Command::Close { done } => self.close_waiters.push(done),
         }
     }
@@ -503,30 +534,34 @@ impl Driver {
             return;
         };
         match command {
-            Command::Send {
-                client_msg_id,
-                to,
-                content,
-                reply,
-            } => {
+            Command::Send(outgoing) => {
                 let max = self.max_message_bytes as usize;
-                if max > 0 && content.size() > max {
-                    let _ = reply.send(Err(ClientError::Rejected {
+                let size = outgoing.content_size();
+                if max > 0 && size > max {
+                    outgoing.fail(ClientError::Rejected {
                         code: ErrorCode::MessageTooLarge,
                         message: format!(
-                            "content is {} bytes; the server accepts at most {max} (checked locally)",
-                            content.size()
+                            "content is {size} bytes; the server accepts at most {max} (checked locally)"
                         ),
-                    }));
+                    });
                     return;
                 }
                 let deadline = self.config.send_timeout.map(|t| Instant::now() + t);
-                self.outbox
-                    .add_send(client_msg_id, to, content, reply, deadline);
+                self.outbox.add_send(outgoing, deadline);
             }
-            Command::Query { body, reply } => self.outbox.add_query(body, reply),
+            Command::Query {
+                body,
+                idempotent,
+                reply,
+            } => self.outbox.add_query(*body, idempotent, reply),
             Command::Cursors { reply } => {
                 let _ = reply.send(self.orderer.cursors());
+            }
+            Command::Typing(typing) => {
+                if let Some(s) = self.session.as_mut() {
+                    s.out
+                        .push_back(magpie_proto::frame(0, Body::Typing(typing)));
+                }
             }
             Command::Close { done } => {
                 self.close_waiters.push(done);

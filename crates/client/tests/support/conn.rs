@@ -9,7 +9,6 @@ use magpie_proto::codec::{Outgoing, encode_prefixed};
 use magpie_proto::convert::text_content;
 use magpie_proto::pb::{self, ErrorCode};
 use magpie_proto::{Body, Frame, FrameCodec, decode_frame, encode_frame, error_frame, frame};
-use magpie_types::{ConvId, UserId};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -17,7 +16,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_util::codec::Framed;
 
-use super::{Conn, Ctl, Mode, Shared, State, store_content};
+use super::{Conn, Ctl, Mode, Shared, State, append, conv_of, fan_out, groups, lists, ops, people};
 
 // ---- transports ------------------------------------------------------------------------
 
@@ -198,16 +197,16 @@ async fn serve(mut wire: Wire, shared: Arc<Shared>) {
     shared.bump();
 }
 
-struct Who {
-    conn: u64,
-    user: String,
-    device: String,
+pub(super) struct Who {
+    pub(super) conn: u64,
+    pub(super) user: String,
+    pub(super) device: String,
 }
 
-enum Next {
+pub(super) enum Next {
     Continue,
     Close,
-    CutAfter(Frame),
+    CutAfter(Box<Frame>),
 }
 
 async fn run(mut wire: Wire, rx: &mut mpsc::UnboundedReceiver<Ctl>, shared: &Shared, who: &Who) {
@@ -228,14 +227,14 @@ async fn run(mut wire: Wire, rx: &mut mpsc::UnboundedReceiver<Ctl>, shared: &Sha
                     Next::CutAfter(f) => {
                         // Remove the connection first so nothing else is routed to it.
                         shared.lock().conns.remove(&who.conn);
-                        wire.send_half_and_close(f).await;
+                        wire.send_half_and_close(*f).await;
                         return;
                     }
                 }
             }
             ctl = rx.recv() => match ctl {
                 Some(Ctl::Frame(f)) => {
-                    if !wire.send(f).await {
+                    if !wire.send(*f).await {
                         return;
                     }
                 }
@@ -273,55 +272,43 @@ fn handle(f: Frame, shared: &Shared, who: &Who) -> (Vec<Frame>, Next) {
             }
             (vec![], Next::Continue)
         }
-        Body::ListConversations(req) => {
-            let mut convs: Vec<pb::ConversationInfo> = st
-                .logs
-                .iter()
-                .filter(|(c, _)| {
-                    ConvId::parse(c)
-                        .unwrap()
-                        .has_party(&UserId::new(who.user.as_str()).unwrap())
-                })
-                .filter(|(c, _)| c.as_str() > req.after.as_str())
-                .map(|(c, log)| pb::ConversationInfo {
-                    conversation: c.clone(),
-                    last_seq: log.len() as u64,
-                    last_time_ms: log.last().map_or(0, |m| m.server_time_ms),
-                    peer: ConvId::parse(c)
-                        .unwrap()
-                        .peer_of(&UserId::new(who.user.as_str()).unwrap())
-                        .map(|u| u.to_string())
-                        .unwrap_or_default(),
-                })
-                .collect();
-            let limit = req.limit.max(1) as usize;
-            let has_more = convs.len() > limit;
-            convs.truncate(limit);
-            let list = pb::ConversationList {
-                conversations: convs,
-                has_more,
-            };
-            (
-                vec![frame(id, Body::ConversationList(list))],
-                Next::Continue,
-            )
+        Body::ListConversations(req) => (
+            vec![lists::list(&mut st, id, req, &who.user)],
+            Next::Continue,
+        ),
+        Body::Pull(req) => (
+            vec![lists::pull(&mut st, id, req, &who.user)],
+            Next::Continue,
+        ),
+        Body::MarkRead(req) => (
+            vec![lists::mark_read(&mut st, id, req, &who.user, who.conn)],
+            Next::Continue,
+        ),
+        Body::ConversationSettings(req) => (
+            vec![lists::settings(&mut st, id, req, &who.user)],
+            Next::Continue,
+        ),
+        Body::Group(req) => (
+            vec![groups::on_group(&mut st, id, req, &who.user)],
+            Next::Continue,
+        ),
+        Body::MessageOp(req) => ops::on_message_op(&mut st, id, req, who),
+        Body::DeleteForMe(req) => (
+            vec![ops::delete_for_me(&mut st, id, req, who)],
+            Next::Continue,
+        ),
+        Body::Typing(req) => {
+            people::typing(&mut st, req, &who.user);
+            (vec![], Next::Continue)
         }
-        Body::Pull(req) => {
-            st.pulls.push((req.conversation.clone(), req.after_seq));
-            let log = st.logs.get(&req.conversation).cloned().unwrap_or_default();
-            let last_seq = log.len() as u64;
-            let limit = req.limit.max(1) as usize;
-            let after: Vec<pb::Message> =
-                log.into_iter().filter(|m| m.seq > req.after_seq).collect();
-            let has_more = after.len() > limit;
-            let result = pb::PullResult {
-                conversation: req.conversation,
-                messages: after.into_iter().take(limit).collect(),
-                has_more,
-                last_seq,
-            };
-            (vec![frame(id, Body::PullResult(result))], Next::Continue)
-        }
+        Body::SubscribePresence(req) => (
+            vec![people::subscribe_presence(&mut st, id, req, &who.user)],
+            Next::Continue,
+        ),
+        Body::Social(req) => (
+            vec![people::on_social(&mut st, id, req, &who.user)],
+            Next::Continue,
+        ),
         Body::History(req) => {
             let log = st.logs.get(&req.conversation).cloned().unwrap_or_default();
             let before = if req.before_seq == 0 {
@@ -356,26 +343,48 @@ fn on_send(st: &mut State, id: u64, req: pb::SendRequest, who: &Who) -> (Vec<Fra
         let code = st.fail_next_sends.remove(0);
         return (vec![error_frame(id, code, "injected")], Next::Continue);
     }
-    let Some(pb::send_request::To::User(to)) = req.to else {
-        return (
-            vec![error_frame(id, ErrorCode::InvalidArgument, "no recipient")],
-            Next::Continue,
-        );
+    let refuse = |code, message| (vec![error_frame(id, code, message)], Next::Continue);
+    let conv = match &req.to {
+        Some(pb::send_request::To::User(to)) if to == "nobody" => {
+            return refuse(ErrorCode::NotFound, "no such user");
+        }
+        Some(pb::send_request::To::User(to)) => {
+            if st.blocks.contains(&(to.clone(), who.user.clone())) {
+                return refuse(ErrorCode::Blocked, "blocked");
+            }
+            conv_of(&who.user, to)
+        }
+        Some(pb::send_request::To::Group(g)) => {
+            if !st
+                .groups
+                .get(g)
+                .is_some_and(|g| g.members.contains(&who.user))
+            {
+                return refuse(ErrorCode::Forbidden, "not a member");
+            }
+            format!("g:{g}")
+        }
+        None => return refuse(ErrorCode::InvalidArgument, "no recipient"),
     };
-    if to == "nobody" {
-        return (
-            vec![error_frame(id, ErrorCode::NotFound, "no such user")],
-            Next::Continue,
-        );
-    }
     let key = (who.user.clone(), req.client_msg_id.clone());
     if let Some(original) = st.dedup.get(&key) {
         let mut ack = original.clone();
         ack.duplicate = true;
         return (vec![frame(id, Body::SendAck(ack))], Next::Continue);
     }
-    let content = req.content.unwrap_or_else(|| text_content(""));
-    let m = store_content(st, &who.user, &who.device, &to, &req.client_msg_id, content);
+    let entry = pb::Message {
+        from_user: who.user.clone(),
+        from_device: who.device.clone(),
+        client_msg_id: req.client_msg_id.clone(),
+        content: Some(req.content.unwrap_or_else(|| text_content(""))),
+        mentions: req.mentions,
+        mention_all: req.mention_all,
+        reply_to: req.reply_to,
+        ..Default::default()
+    };
+    let m = append(st, &conv, entry);
+    // Sending marks the conversation read up to the message.
+    st.reads.insert((who.user.clone(), conv), m.seq);
     let ack = pb::SendAck {
         client_msg_id: req.client_msg_id,
         msg_id: m.msg_id,
@@ -385,17 +394,12 @@ fn on_send(st: &mut State, id: u64, req: pb::SendRequest, who: &Who) -> (Vec<Fra
         duplicate: false,
     };
     st.dedup.insert(key, ack.clone());
-    // Push to the recipient's connections and the sender's other ones.
-    let push = frame(0, Body::Push(pb::Push { messages: vec![m] }));
-    for (conn_id, c) in &st.conns {
-        if *conn_id != who.conn && (c.user == to || c.user == who.user) {
-            let _ = c.tx.send(Ctl::Frame(push.clone()));
-        }
-    }
+    // Push to everyone who may see it but this connection (the ack serves it).
+    fan_out(st, &m, Some(who.conn));
     let ack = frame(id, Body::SendAck(ack));
     if st.cut_next_ack {
         st.cut_next_ack = false;
-        return (vec![], Next::CutAfter(ack));
+        return (vec![], Next::CutAfter(Box::new(ack)));
     }
     (vec![ack], Next::Continue)
 }

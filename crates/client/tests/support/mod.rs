@@ -4,6 +4,11 @@
 //! `user/device`; `expired` and `bad` are refused), acks sends with increasing `seq` and
 //! deduplicates them by `(sender, client_msg_id)`, pushes new messages to the recipient's
 //! connections and the sender's other ones, and serves ListConversations, Pull and History.
+//! Groups (`groups`): create, join, leave, add, get, with membership intervals, so that pulls
+//! name the seqs a user may not see as hidden ranges; read positions, settings and the
+//! conversation list's unread state (`lists`); message operations (recall, edit, react,
+//! deduplicated by client message id like sends) and delete for me (`ops`); typing,
+//! presence subscriptions, profiles, friends and blocks (`people`).
 //! Knobs let a test cut a connection mid-frame, refuse connections, fail sends, stay silent.
 //! Everything it sees is recorded, and [`FakeServer::wait`] awaits a condition on that record
 //! (no sleeps).
@@ -11,8 +16,12 @@
 #![allow(dead_code, missing_docs, clippy::unwrap_used)]
 
 mod conn;
+mod groups;
+mod lists;
+mod ops;
+mod people;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -54,21 +63,62 @@ pub struct State {
     pub push_acks: Vec<(String, u64)>,
     /// Every PullRequest: (conversation, after_seq).
     pub pulls: Vec<(String, u64)>,
+    /// Every PullRequest with its user: (user, conversation, after_seq).
+    pub user_pulls: Vec<(String, String, u64)>,
     /// Tokens presented in Hello.
     pub tokens: Vec<String>,
     /// Pings received.
     pub pings: usize,
+    /// Groups by id.
+    pub groups: BTreeMap<String, FakeGroup>,
+    /// Read positions by (user, conversation).
+    pub reads: HashMap<(String, String), u64>,
+    /// Settings by (user, conversation): (pinned, muted, hidden).
+    pub prefs: HashMap<(String, String), (bool, bool, bool)>,
+    /// The `since_version` of every ListConversations.
+    pub list_since: Vec<u64>,
+    /// The list version: bumped by every change.
+    pub version: u64,
+    /// Every MessageOp: (user, client_msg_id).
+    pub ops: Vec<(String, String)>,
+    op_dedup: HashMap<(String, String), pb::MessageOpResult>,
+    /// Every DeleteForMe: (user, conversation, seqs).
+    pub deletes: Vec<(String, String, Vec<u64>)>,
+    /// Every Typing: (user, conversation, typing).
+    pub typing: Vec<(String, String, bool)>,
+    /// Every SubscribePresence: (user, users).
+    pub presence_subs: Vec<(String, Vec<String>)>,
+    /// Profiles by user.
+    pub profiles: BTreeMap<String, pb::Profile>,
+    /// Pending friend requests: (from, to) → message.
+    pub friend_requests: BTreeMap<(String, String), String>,
+    /// Friendships, each as (smaller, larger) user id.
+    pub friends: BTreeSet<(String, String)>,
+    /// Blocks: (blocker, blocked).
+    pub blocks: BTreeSet<(String, String)>,
 
-    /// Store the next send, then write half of its ack frame and close the connection.
+    /// Store the next send (or message op), then write half of its ack frame and close the
+    /// connection.
     pub cut_next_ack: bool,
     /// Close this many of the next connections right after their Hello.
     pub refuse_next: usize,
-    /// Answer the next sends with these errors (in order) without storing them.
+    /// Answer the next sends (and message ops) with these errors (in order) without storing
+    /// them.
     pub fail_next_sends: Vec<ErrorCode>,
     /// Heartbeat announced in HelloOk.
     pub heartbeat_ms: u32,
     /// Do not answer pings (a server that went silent).
     pub silent: bool,
+}
+
+/// A group: its members now and every user's visibility intervals (inclusive; the open one
+/// ends at `u64::MAX`).
+#[derive(Default, Clone)]
+pub struct FakeGroup {
+    pub name: String,
+    pub owner: String,
+    pub members: BTreeSet<String>,
+    pub intervals: BTreeMap<String, Vec<(u64, u64)>>,
 }
 
 struct Conn {
@@ -77,7 +127,7 @@ struct Conn {
 }
 
 enum Ctl {
-    Frame(Frame),
+    Frame(Box<Frame>),
     Close,
 }
 
@@ -194,7 +244,20 @@ impl FakeServer {
     /// Pushes messages to every connection of `user`.
     pub fn push(&self, user: &str, messages: Vec<pb::Message>) {
         let f = frame(0, Body::Push(pb::Push { messages }));
-        self.to_user(user, || Ctl::Frame(f.clone()));
+        self.to_user(user, || Ctl::Frame(Box::new(f.clone())));
+    }
+
+    /// Sends a ReadUpdate to every connection of `user` (as if `reader` read on another
+    /// device or, for 1:1, the other party read).
+    pub fn read_update(&self, user: &str, update: pb::ReadUpdate) {
+        let f = frame(0, Body::ReadUpdate(update));
+        self.to_user(user, || Ctl::Frame(Box::new(f.clone())));
+    }
+
+    /// Sends a server-initiated frame (a notice) to every connection of `user`.
+    pub fn notify(&self, user: &str, body: Body) {
+        let f = frame(0, body);
+        self.to_user(user, || Ctl::Frame(Box::new(f.clone())));
     }
 
     /// Closes every connection of `user`.
@@ -211,13 +274,13 @@ impl FakeServer {
                 reconnect,
             }),
         );
-        self.to_user(user, || Ctl::Frame(f.clone()));
+        self.to_user(user, || Ctl::Frame(Box::new(f.clone())));
     }
 
     /// Sends a connection-fatal error (request id 0) to every connection of `user`.
     pub fn fatal_error(&self, user: &str, code: ErrorCode) {
         let f = error_frame(0, code, "fatal");
-        self.to_user(user, || Ctl::Frame(f.clone()));
+        self.to_user(user, || Ctl::Frame(Box::new(f.clone())));
     }
 
     /// Connections currently open for `user`.
@@ -264,18 +327,66 @@ fn store_content(
     content: pb::Content,
 ) -> pb::Message {
     let conv = conv_of(from, to);
-    st.next_msg_id += 1;
-    let log = st.logs.entry(conv.clone()).or_default();
-    let m = pb::Message {
-        msg_id: st.next_msg_id,
-        conversation: conv,
-        seq: log.len() as u64 + 1,
+    let entry = pb::Message {
         from_user: from.into(),
         from_device: device.into(),
         client_msg_id: cmid.into(),
         content: Some(content),
-        server_time_ms: 1_700_000_000_000 + st.next_msg_id,
+        ..Default::default()
     };
+    let m = append(st, &conv, entry);
+    // Sending marks the conversation read up to the message.
+    st.reads.insert((from.to_owned(), conv), m.seq);
+    m
+}
+
+/// Appends an entry to a conversation's log, assigning msg id, seq and time.
+fn append(st: &mut State, conv: &str, mut m: pb::Message) -> pb::Message {
+    st.next_msg_id += 1;
+    st.version += 1;
+    let log = st.logs.entry(conv.to_owned()).or_default();
+    m.msg_id = st.next_msg_id;
+    m.conversation = conv.to_owned();
+    m.seq = log.len() as u64 + 1;
+    m.server_time_ms = 1_700_000_000_000 + st.next_msg_id;
     log.push(m.clone());
     m
+}
+
+/// Whether `user` may see `seq` of `conv` (1:1: a party; group: inside an interval).
+fn visible(st: &State, user: &str, conv: &str, seq: u64) -> bool {
+    match conv.strip_prefix("g:") {
+        Some(g) => st
+            .groups
+            .get(g)
+            .and_then(|g| g.intervals.get(user))
+            .is_some_and(|iv| iv.iter().any(|&(a, b)| a <= seq && seq <= b)),
+        None => ConvId::parse(conv)
+            .unwrap()
+            .has_party(&UserId::new(user).unwrap()),
+    }
+}
+
+/// Pushes an entry to every connection whose user may see it, except `except`.
+fn fan_out(st: &State, m: &pb::Message, except: Option<u64>) {
+    let push = frame(
+        0,
+        Body::Push(pb::Push {
+            messages: vec![m.clone()],
+        }),
+    );
+    for (conn_id, c) in &st.conns {
+        if Some(*conn_id) != except && visible(st, &c.user, &m.conversation, m.seq) {
+            let _ = c.tx.send(Ctl::Frame(Box::new(push.clone())));
+        }
+    }
+}
+
+/// Sends a frame to every connection of `user` except `except`.
+fn send_to_user(st: &State, user: &str, f: &Frame, except: Option<u64>) {
+    for (conn_id, c) in &st.conns {
+        if Some(*conn_id) != except && c.user == user {
+            let _ = c.tx.send(Ctl::Frame(Box::new(f.clone())));
+        }
+    }
 }

@@ -3,7 +3,10 @@
 pub mod bench;
 pub mod chat;
 pub mod client_args;
+pub mod conversations;
+pub mod group;
 pub mod json;
+pub mod read;
 pub mod send;
 pub mod serve;
 pub mod tail;
@@ -19,6 +22,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Send(a) => send::run(a).await,
         Command::Tail(a) => tail::run(a).await,
         Command::Chat(a) => chat::run(a).await,
+        Command::Group(a) => group::run(a).await,
+        Command::Conversations(a) => conversations::run(a).await,
+        Command::Read(a) => read::run(a).await,
         Command::Bench(a) => bench::run(a).await,
         Command::BenchWorker => bench::worker().await,
     }

@@ -1,4 +1,9 @@
 //! The application-facing handles: [`Client`] (commands) and [`Events`] (what happened).
+//!
+//! This file holds connecting, sending, history and cursors; further `impl Client` blocks
+//! hold the rest: `messages` (recall, edit, react, delete for me, typing), `groups`,
+//! `conversations` (the conversation list) and `social` (profiles, friends, blocks,
+//! presence).
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -8,15 +13,23 @@ use std::time::Duration;
 
 use futures_util::Stream;
 use magpie_proto::{Body, pb};
-use magpie_types::{ClientMsgId, Content, ConvId, Seq, UserId};
+use magpie_types::{ClientMsgId, Content, ConvId, GroupId, Seq, UserId};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::driver::{Channels, Command, Driver, Status};
+use crate::inbox::SharedInbox;
+use crate::outbox::Outgoing;
+use crate::send::Draft;
 use crate::transport::Connector;
 use crate::{
-    ClientConfig, ClientError, ConnectionState, ConversationInfo, Event, HistoryPage, Message,
-    SendAck, SessionInfo,
+    ClientConfig, ClientError, ConnectionState, Event, HistoryPage, Message, Recipient, SendAck,
+    SendOptions, SessionInfo,
 };
+
+mod conversations;
+mod groups;
+mod messages;
+mod social;
 
 /// Commands buffered towards the connection task before callers wait.
 const COMMAND_BUFFER: usize = 256;
@@ -31,6 +44,7 @@ pub struct Client {
 struct Inner {
     commands: mpsc::Sender<Command>,
     status: watch::Receiver<Status>,
+    inbox: SharedInbox,
     request_timeout: Duration,
     list_page_size: u32,
 }
@@ -78,7 +92,7 @@ impl Client {
     /// does not withdraw it. [`ClientConfig::send_timeout`] bounds the wait (then the outcome
     /// is unknown: [`ClientError::Timeout`]).
     pub async fn send(&self, to: &UserId, content: Content) -> Result<SendAck, ClientError> {
-        self.send_with_id(to, new_client_msg_id(), content).await
+        self.send_with(to, content, SendOptions::default()).await
     }
 
     /// Sends a message under a client message id of the caller's choice (for an application
@@ -90,14 +104,44 @@ impl Client {
         client_msg_id: ClientMsgId,
         content: Content,
     ) -> Result<SendAck, ClientError> {
+        let options = SendOptions::default().client_msg_id(client_msg_id);
+        self.send_with(to, content, options).await
+    }
+
+    /// Sends text to a group (see [`Client::send_group`]).
+    pub async fn send_group_text(
+        &self,
+        group: &GroupId,
+        text: impl Into<String>,
+    ) -> Result<SendAck, ClientError> {
+        self.send_group(group, Content::text(text)).await
+    }
+
+    /// Sends a message to a group's conversation, with the same guarantees as
+    /// [`Client::send`]. The server refuses it ([`ClientError::Rejected`]) if the user is not
+    /// a member ([`ErrorCode::Forbidden`](crate::ErrorCode::Forbidden)) or is muted
+    /// ([`ErrorCode::Muted`](crate::ErrorCode::Muted)).
+    pub async fn send_group(
+        &self,
+        group: &GroupId,
+        content: Content,
+    ) -> Result<SendAck, ClientError> {
+        self.send_with(group, content, SendOptions::default()).await
+    }
+
+    /// Sends a message to a user or a group with [`SendOptions`]: mentions, `@all`, a reply,
+    /// a client message id of the caller's choice. Same guarantees as [`Client::send`]:
+    /// every retry carries the same request under the same client message id.
+    pub async fn send_with(
+        &self,
+        to: impl Into<Recipient>,
+        content: Content,
+        options: SendOptions,
+    ) -> Result<SendAck, ClientError> {
         let (reply, rx) = oneshot::channel();
-        self.command(Command::Send {
-            client_msg_id,
-            to: to.clone(),
-            content,
-            reply,
-        })
-        .await?;
+        let draft = Draft::new(to.into(), content, options);
+        self.command(Command::Send(Outgoing::Message { draft, reply }))
+            .await?;
         rx.await.map_err(|_| ClientError::Closed)?
     }
 
@@ -115,7 +159,7 @@ impl Client {
             before_seq,
             limit,
         });
-        match self.query(request).await? {
+        match self.query(request, true).await? {
             Body::HistoryResult(page) => Ok(HistoryPage {
                 messages: page
                     .messages
@@ -129,33 +173,6 @@ impl Client {
                 has_more: page.has_more,
             }),
             _ => Err(ClientError::Protocol("unexpected answer to history".into())),
-        }
-    }
-
-    /// All of the user's conversations, as the server lists them (every page).
-    pub async fn conversations(&self) -> Result<Vec<ConversationInfo>, ClientError> {
-        let mut all = Vec::new();
-        let mut after = String::new();
-        loop {
-            let request = Body::ListConversations(pb::ListConversations {
-                after: after.clone(),
-                limit: self.inner.list_page_size,
-            });
-            let Body::ConversationList(page) = self.query(request).await? else {
-                return Err(ClientError::Protocol("unexpected answer to list".into()));
-            };
-            let last = page.conversations.last().map(|c| c.conversation.clone());
-            for info in page.conversations {
-                match ConversationInfo::from_pb(info) {
-                    Ok(info) => all.push(info),
-                    Err(e) => tracing::warn!("ignoring listed conversation: {e}"),
-                }
-            }
-            match last {
-                // Pages are ordered by id; refuse one that does not move forward.
-                Some(last) if page.has_more && last > after => after = last,
-                _ => return Ok(all),
-            }
         }
     }
 
@@ -204,9 +221,11 @@ impl Client {
             state: ConnectionState::Connecting { attempt: 1 },
             session: None,
         });
+        let inbox = SharedInbox::default();
         let inner = Inner {
             commands: command_tx,
             status: status_rx,
+            inbox: inbox.clone(),
             request_timeout: config.request_timeout,
             list_page_size: config.list_page_size,
         };
@@ -215,6 +234,7 @@ impl Client {
             events: event_tx,
             status: status_tx,
             ready,
+            inbox,
         };
         runtime.spawn(Driver::new(config, connector, channels).run());
         Ok((
@@ -234,11 +254,18 @@ impl Client {
     }
 
     /// Sends a query and waits for its answer (an error frame becomes `Rejected`), bounded
-    /// by the request timeout.
-    async fn query(&self, body: Body) -> Result<Body, ClientError> {
+    /// by the request timeout. A query that is not `idempotent` (it changes state) is
+    /// written at most once: a connection lost before the answer fails it with
+    /// [`ClientError::Interrupted`].
+    async fn query(&self, body: Body, idempotent: bool) -> Result<Body, ClientError> {
         let run = async {
             let (reply, rx) = oneshot::channel();
-            self.command(Command::Query { body, reply }).await?;
+            self.command(Command::Query {
+                body: Box::new(body),
+                idempotent,
+                reply,
+            })
+            .await?;
             rx.await.map_err(|_| ClientError::Closed)?
         };
         tokio::time::timeout(self.inner.request_timeout, run)
