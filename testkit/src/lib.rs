@@ -5,6 +5,8 @@
 //!   demo app and a second app, and embedded storage in a temporary directory.
 //! - [`raw`]: [`RawConn`], a protocol-level connection for sending exactly the bytes a test
 //!   wants (garbage, oversized frames, frames before auth).
+//! - [`room_client`]: [`room_client::RoomClient`], a protocol-level live-room member that
+//!   records every room message with its arrival time.
 //! - [`checker`]: [`DeliveryChecker`], which proves every device received every accepted
 //!   message exactly once, in `seq` order, without gaps.
 
@@ -12,6 +14,7 @@ pub mod checker;
 pub mod http;
 pub mod raw;
 pub mod recorder;
+pub mod room_client;
 pub mod server;
 
 pub use checker::{DeliveryChecker, Report};

@@ -80,6 +80,7 @@ impl TestServer {
                 max_super_group_members: None,
                 allow_strangers: true,
                 recall_window_ms: 120_000,
+                room_budget_per_s: None,
             }],
             ..Config::default()
         };

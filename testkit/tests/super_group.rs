@@ -39,6 +39,7 @@ async fn a_100k_member_super_group() {
         max_super_group_members: None,
         allow_strangers: true,
         recall_window_ms: magpie_service::apps::DEFAULT_RECALL_WINDOW_MS,
+        room_budget_per_s: None,
     });
     let dyn_store: Arc<dyn Store> = store.clone();
     let svc = Arc::new(
@@ -46,6 +47,7 @@ async fn a_100k_member_super_group() {
             ServiceConfig {
                 node_id: 1,
                 limits: Limits::default(),
+                rooms: magpie_service::RoomConfig::default(),
             },
             dyn_store,
             apps,

@@ -24,6 +24,10 @@ pub enum ErrorKind {
     Blocked,
     /// The operation's time window has passed (e.g. recalling an old message).
     WindowClosed,
+    /// The user is banned from the live room.
+    Banned,
+    /// The live room is in slow mode and the sender spoke too recently.
+    SlowMode,
     /// Temporarily unable to serve; retry (with the same client_msg_id for sends).
     Unavailable,
     /// A bug or an unexpected failure.
@@ -45,6 +49,7 @@ impl ErrorKind {
                 | Self::Muted
                 | Self::Blocked
                 | Self::WindowClosed
+                | Self::Banned
         )
     }
 }

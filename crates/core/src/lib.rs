@@ -9,6 +9,8 @@
 //!   unacknowledged push is sent again and when a connection has failed.
 //! - [`group_rules`]: who may do what in a group.
 //! - [`membership`]: membership intervals — which seqs of a group's log a user may see.
+//! - [`room`]: live rooms — the downstream budget and its fair sampling, the short log of
+//!   reliable messages, and who may send what.
 //! - [`error`]: [`ErrorKind`], the stable error vocabulary the gateway maps to wire codes.
 //!
 //! Architecture invariant: nothing here touches a socket, a file, a clock or a task. Time is
@@ -20,6 +22,7 @@ pub mod error;
 pub mod group_rules;
 pub mod limits;
 pub mod membership;
+pub mod room;
 pub mod send;
 
 pub use error::ErrorKind;

@@ -36,6 +36,8 @@ use crate::transport::{FrameSink, FrameStream, ReadError};
 use crate::wire;
 
 use crate::requests::{self, Reply};
+use crate::room_tracks::JoinedRooms;
+use crate::wire_rooms;
 
 /// Most queued outbound items written before one flush.
 const WRITE_BATCH: usize = 128;
@@ -92,11 +94,13 @@ pub async fn serve(
         tracker: DeliveryTracker::new(config.delivery.clone()),
         in_flight: FuturesUnordered::new(),
         started: Instant::now(),
+        rooms: JoinedRooms::default(),
     };
     let end = match session.write_now(Outgoing::Frame(ok)).await {
         Ok(()) => session.run(&mut stream, rx, cancel).await,
         Err(e) => End::Io(e),
     };
+    session.rooms.leave_all(ctx.conn_id);
     service.sessions().unregister(&ctx);
     spawn_presence(&service, &ctx, false);
     metrics::counter!("magpie_connections_closed_total", "reason" => end.label()).increment(1);
@@ -230,6 +234,8 @@ struct Session {
     tracker: DeliveryTracker<bytes::Bytes>,
     in_flight: FuturesUnordered<Reply>,
     started: Instant,
+    /// Live rooms this connection is in.
+    rooms: JoinedRooms,
 }
 
 impl Session {
@@ -242,6 +248,11 @@ impl Session {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
+        // Reliable room messages are checked more often than the heartbeat tick, so a lost
+        // one is written again well within the 3 s a room promises.
+        let retransmit = self.service.room_config().retransmit_ms;
+        let mut room_tick = tokio::time::interval(Duration::from_millis((retransmit / 4).max(25)));
+        room_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let result = tokio::select! {
                 biased;
@@ -265,6 +276,9 @@ impl Session {
                     }
                 }
                 _ = tick.tick() => self.on_tick(last_heard).await,
+                _ = room_tick.tick(), if !self.rooms.is_empty() => {
+                    self.on_room_tick(rx.is_empty()).await
+                }
             };
             if let Err(end) = result {
                 return end;
@@ -303,6 +317,26 @@ impl Session {
                         .feed(Outgoing::Encoded(bytes))
                         .await
                         .map_err(End::Io)?;
+                }
+                Outbound::Room(b) => {
+                    let bytes = b
+                        .encoded
+                        .get_or_init(|| wire_rooms::encode_batch(&b))
+                        .clone();
+                    if b.last_seq > 0 {
+                        self.rooms.wrote(&b.room, b.last_seq, self.service.now_ms());
+                    }
+                    self.sink
+                        .feed(Outgoing::Encoded(bytes))
+                        .await
+                        .map_err(End::Io)?;
+                }
+                Outbound::RoomNotice(n) => {
+                    if n.kind.removes() {
+                        self.rooms.left(&n.room);
+                    }
+                    let f = wire_rooms::notice(&n);
+                    self.sink.feed(Outgoing::Frame(f)).await.map_err(End::Io)?;
                 }
                 Outbound::Read(_)
                 | Outbound::Deleted(_)
@@ -373,6 +407,33 @@ impl Session {
         }
     }
 
+    /// Writes again the reliable room messages this connection has left unacknowledged.
+    async fn on_room_tick(&mut self, queue_empty: bool) -> Result<(), End> {
+        let c = self.service.room_config();
+        let due = self.rooms.due(
+            self.ctx.conn_id,
+            self.service.now_ms(),
+            c.retransmit_ms,
+            c.max_fetch,
+            queue_empty,
+        );
+        if due.is_empty() {
+            return Ok(());
+        }
+        metrics::counter!("magpie_room_retransmits_total").increment(due.len() as u64);
+        for e in due {
+            let bytes = e
+                .encoded
+                .get_or_init(|| wire_rooms::encode_single(&e))
+                .clone();
+            self.sink
+                .feed(Outgoing::Encoded(bytes))
+                .await
+                .map_err(End::Io)?;
+        }
+        self.flush().await
+    }
+
     async fn incoming(&mut self, f: Frame) -> Result<(), End> {
         let rid = f.request_id;
         let Some(body) = f.body else {
@@ -399,6 +460,12 @@ impl Session {
                 }
                 Ok(())
             }
+            Body::RoomAck(ack) => {
+                if let Ok(room) = magpie_types::RoomId::new(ack.room) {
+                    self.rooms.on_ack(&room, ack.seq, self.service.now_ms());
+                }
+                Ok(())
+            }
             Body::Hello(_) => {
                 self.reply(error_frame(
                     rid,
@@ -408,7 +475,13 @@ impl Session {
                 .await
             }
             other => {
-                let reply = requests::dispatch(self.service.clone(), self.ctx.clone(), rid, other);
+                let reply = requests::dispatch(
+                    self.service.clone(),
+                    self.ctx.clone(),
+                    rid,
+                    other,
+                    &self.rooms,
+                );
                 self.in_flight.push(reply);
                 Ok(())
             }

@@ -9,7 +9,8 @@
 //! - [`connection`]: the life of one connection: handshake (the first frame must be
 //!   `Hello`, within a deadline), then requests, pushes, acks, heartbeats.
 //! - [`preauth`]: the per-IP cap on connections that have not authenticated yet.
-//! - [`wire`]: conversions between service values and protobuf frames.
+//! - [`wire`]: conversions between service values and protobuf frames ([`wire_groups`],
+//!   [`wire_rooms`] for groups and live rooms).
 //!
 //! Architecture invariant: the gateway never decides messaging rules; it parses frames into
 //! service calls and turns results into frames. Network input never panics the server: every
@@ -20,11 +21,14 @@ pub mod connection;
 pub mod listener;
 pub mod preauth;
 mod requests;
+mod requests_rooms;
 mod requests_social;
+mod room_tracks;
 pub mod tls;
 pub mod transport;
 pub mod wire;
 pub mod wire_groups;
+pub mod wire_rooms;
 
 pub use config::GatewayConfig;
 pub use listener::Gateway;

@@ -15,6 +15,7 @@ use magpie_service::{
 };
 use magpie_types::{ClientMsgId, ConvId, GroupId, JoinPolicy, UserId};
 
+use crate::room_tracks::JoinedRooms;
 use crate::{wire, wire_groups};
 
 /// The future computing a reply frame (`None`: the request needs no reply, e.g. typing).
@@ -26,8 +27,14 @@ pub(crate) type Bad = String;
 /// The reply future for a request body (an error frame at once if the request is
 /// malformed). Bodies that the connection handles itself (ping, acks, hello) are not
 /// passed here.
-pub(crate) fn dispatch(svc: Arc<Service>, ctx: SessionCtx, rid: u64, body: Body) -> Reply {
-    parse_and_run(svc, ctx, rid, body)
+pub(crate) fn dispatch(
+    svc: Arc<Service>,
+    ctx: SessionCtx,
+    rid: u64,
+    body: Body,
+    rooms: &JoinedRooms,
+) -> Reply {
+    parse_and_run(svc, ctx, rid, body, rooms)
         .unwrap_or_else(|refusal| Box::pin(std::future::ready(Some(*refusal))))
 }
 
@@ -36,6 +43,7 @@ fn parse_and_run(
     ctx: SessionCtx,
     rid: u64,
     body: Body,
+    rooms: &JoinedRooms,
 ) -> Result<Reply, Box<Frame>> {
     let invalid = |m: Bad| Box::new(error_frame(rid, ErrorCode::InvalidArgument, m));
     let reply: Reply = match body {
@@ -142,6 +150,10 @@ fn parse_and_run(
                 g.op.ok_or_else(|| invalid("missing group operation".into()))?;
             group(svc, ctx, rid, op).map_err(invalid)?
         }
+        Body::Room(r) => {
+            crate::requests_rooms::room(svc, ctx, rid, r, rooms.clone()).map_err(invalid)?
+        }
+        Body::RoomSend(r) => crate::requests_rooms::send(svc, ctx, rid, r).map_err(invalid)?,
         Body::Social(s) => {
             let op =
                 s.op.ok_or_else(|| invalid("missing social operation".into()))?;

@@ -33,6 +33,8 @@ pub fn error_code(kind: ErrorKind) -> ErrorCode {
         ErrorKind::Muted => ErrorCode::Muted,
         ErrorKind::Blocked => ErrorCode::Blocked,
         ErrorKind::WindowClosed => ErrorCode::WindowClosed,
+        ErrorKind::Banned => ErrorCode::Banned,
+        ErrorKind::SlowMode => ErrorCode::SlowMode,
         ErrorKind::Unavailable => ErrorCode::Unavailable,
         _ => ErrorCode::Internal,
     }
@@ -40,7 +42,12 @@ pub fn error_code(kind: ErrorKind) -> ErrorCode {
 
 /// An error frame answering `request_id`.
 pub fn service_error(request_id: u64, e: &ServiceError) -> Frame {
-    magpie_proto::error_frame(request_id, error_code(e.kind), e.message.clone())
+    magpie_proto::error_frame_retry(
+        request_id,
+        error_code(e.kind),
+        e.message.clone(),
+        e.retry_after_ms,
+    )
 }
 
 /// A stored message on the wire, as it stands now (recalled or edited).
@@ -220,7 +227,8 @@ pub fn notice(item: &Outbound) -> Option<Frame> {
             user: s.user.to_string(),
             message: s.message.clone(),
         }),
-        Outbound::Message(_) | Outbound::GoAway { .. } => return None,
+        Outbound::RoomNotice(n) => return Some(crate::wire_rooms::notice(n)),
+        Outbound::Message(_) | Outbound::Room(_) | Outbound::GoAway { .. } => return None,
     };
     Some(frame(0, body))
 }

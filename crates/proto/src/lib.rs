@@ -42,6 +42,24 @@ pub fn error_frame(request_id: u64, code: pb::ErrorCode, message: impl Into<Stri
         Body::Error(pb::Error {
             code: code as i32,
             message: message.into(),
+            retry_after_ms: 0,
+        }),
+    )
+}
+
+/// Shorthand: an error frame telling the client when a retry can succeed.
+pub fn error_frame_retry(
+    request_id: u64,
+    code: pb::ErrorCode,
+    message: impl Into<String>,
+    retry_after_ms: u64,
+) -> Frame {
+    frame(
+        request_id,
+        Body::Error(pb::Error {
+            code: code as i32,
+            message: message.into(),
+            retry_after_ms,
         }),
     )
 }

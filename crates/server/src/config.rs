@@ -61,6 +61,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Connection handling.
     pub gateway: GatewaySettings,
+    /// Live rooms.
+    pub rooms: RoomsConfig,
     /// Apps served besides the demo app.
     pub apps: Vec<AppEntry>,
     /// Milliseconds to wait for clients to leave on shutdown before closing them.
@@ -151,6 +153,45 @@ pub struct GatewaySettings {
     pub ws_write_buffer: usize,
 }
 
+/// Live-room settings (`[rooms]`). Per-app and per-room settings override the budget and
+/// the send rate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoomsConfig {
+    /// Downstream budget per connection in a room, msgs/s (high priority is outside it).
+    pub default_budget_per_s: u32,
+    /// Batching window: room messages for one connection within it go out as one frame, ms.
+    pub batch_window_ms: u64,
+    /// Reliable (high-priority) messages kept per room.
+    pub log_max_len: usize,
+    /// Oldest reliable message kept, ms.
+    pub log_max_age_ms: u64,
+    /// Room-wide send limit when the room sets none, msgs/s.
+    pub default_send_rate_per_s: u32,
+    /// Highest budget or send limit a room may set, msgs/s.
+    pub max_rate_per_s: u32,
+    /// Unacknowledged reliable messages are sent again after this long, ms.
+    pub retransmit_ms: u64,
+    /// Most reliable messages per join, fetch or retransmission.
+    pub max_fetch: usize,
+}
+
+impl Default for RoomsConfig {
+    fn default() -> Self {
+        let d = magpie_service::RoomConfig::default();
+        Self {
+            default_budget_per_s: d.default_budget_per_s,
+            batch_window_ms: d.batch_window_ms,
+            log_max_len: d.log_max_len,
+            log_max_age_ms: d.log_max_age_ms,
+            default_send_rate_per_s: d.default_send_rate_per_s,
+            max_rate_per_s: d.max_rate_per_s,
+            retransmit_ms: d.retransmit_ms,
+            max_fetch: d.max_fetch,
+        }
+    }
+}
+
 /// An app (tenant). Its `Debug` output redacts the secret.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -174,6 +215,10 @@ pub struct AppEntry {
     /// How long after sending a user may recall a message, ms (default 120000).
     #[serde(default = "recall_window")]
     pub recall_window_ms: u64,
+    /// This app's downstream budget per live-room connection, msgs/s (default:
+    /// `rooms.default_budget_per_s`; a room may set its own).
+    #[serde(default)]
+    pub room_budget_per_s: Option<u32>,
 }
 
 fn yes() -> bool {
@@ -205,6 +250,7 @@ impl Default for Config {
             tls: None,
             limits: LimitsConfig::default(),
             gateway: GatewaySettings::default(),
+            rooms: RoomsConfig::default(),
             apps: Vec::new(),
             shutdown_grace_ms: 5_000,
             log_format: "text".into(),
@@ -338,6 +384,16 @@ impl Config {
                 "gateway.heartbeat_interval_ms must be ≥ 100 and ack_timeout_ms ≥ 10".into(),
             );
         }
+        let r = &self.rooms;
+        if r.default_budget_per_s == 0
+            || r.default_send_rate_per_s == 0
+            || r.log_max_len == 0
+            || r.max_fetch == 0
+            || r.retransmit_ms < 100
+            || r.batch_window_ms > 1_000
+        {
+            return bad("rooms: budgets, rates, log_max_len and max_fetch must be positive, retransmit_ms ≥ 100, batch_window_ms ≤ 1000".into());
+        }
         if !["text", "json"].contains(&self.log_format.as_str()) {
             return bad(format!(
                 "log_format must be \"text\" or \"json\", not {:?}",
@@ -355,6 +411,21 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The live-room settings.
+    pub fn room_config(&self) -> magpie_service::RoomConfig {
+        let r = &self.rooms;
+        magpie_service::RoomConfig {
+            default_budget_per_s: r.default_budget_per_s,
+            batch_window_ms: r.batch_window_ms,
+            log_max_len: r.log_max_len,
+            log_max_age_ms: r.log_max_age_ms,
+            default_send_rate_per_s: r.default_send_rate_per_s,
+            max_rate_per_s: r.max_rate_per_s,
+            retransmit_ms: r.retransmit_ms,
+            max_fetch: r.max_fetch,
+        }
     }
 
     /// The core limits.

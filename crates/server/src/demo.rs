@@ -24,6 +24,7 @@ pub fn app() -> AppConfig {
         max_super_group_members: None,
         allow_strangers: true,
         recall_window_ms: magpie_service::apps::DEFAULT_RECALL_WINDOW_MS,
+        room_budget_per_s: None,
     }
 }
 
@@ -50,6 +51,23 @@ pub async fn seed(service: &Service) -> anyhow::Result<()> {
                 )),
             )
             .await?;
+    }
+    // A live room to try `magpie room tail --as bob --room lobby` on (created once).
+    let lobby = id::<magpie_types::RoomId>("lobby");
+    match service
+        .create_room(
+            &carol,
+            Some(lobby),
+            magpie_service::RoomSettingsChange {
+                name: Some("Demo lobby".into()),
+                ..Default::default()
+            },
+        )
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if e.kind == magpie_core::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e.into()),
     }
     Ok(())
 }

@@ -100,6 +100,7 @@ impl Server {
                 max_super_group_members: a.max_super_group_members,
                 allow_strangers: a.allow_strangers,
                 recall_window_ms: a.recall_window_ms,
+                room_budget_per_s: a.room_budget_per_s,
             });
         }
         if config.demo {
@@ -109,6 +110,7 @@ impl Server {
             ServiceConfig {
                 node_id: config.node_id,
                 limits: config.core_limits(),
+                rooms: config.room_config(),
             },
             store,
             apps,

@@ -26,6 +26,9 @@ pub struct AppConfig {
     pub allow_strangers: bool,
     /// How long after sending a user may recall a message, ms.
     pub recall_window_ms: u64,
+    /// This app's downstream budget per live-room connection, msgs/s (`None`: the
+    /// server's default; a room may set its own).
+    pub room_budget_per_s: Option<u32>,
 }
 
 impl std::fmt::Debug for AppConfig {
@@ -41,6 +44,7 @@ impl std::fmt::Debug for AppConfig {
             .field("max_super_group_members", &self.max_super_group_members)
             .field("allow_strangers", &self.allow_strangers)
             .field("recall_window_ms", &self.recall_window_ms)
+            .field("room_budget_per_s", &self.room_budget_per_s)
             .finish()
     }
 }
@@ -81,6 +85,11 @@ impl AppRegistry {
             .read()
             .get(app)
             .map_or(DEFAULT_RECALL_WINDOW_MS, |a| a.recall_window_ms)
+    }
+
+    /// The app's live-room budget, where it sets one.
+    pub fn room_budget_per_s(&self, app: &AppId) -> Option<u32> {
+        self.apps.read().get(app).and_then(|a| a.room_budget_per_s)
     }
 
     /// The app's current secrets, or `None` if the app does not exist.

@@ -11,6 +11,8 @@ pub struct ServiceError {
     pub kind: ErrorKind,
     /// A human-readable explanation (never contains secrets).
     pub message: String,
+    /// For rate limits and slow mode: when a retry can succeed, ms (0: unknown).
+    pub retry_after_ms: u64,
 }
 
 impl ServiceError {
@@ -19,7 +21,15 @@ impl ServiceError {
         Self {
             kind,
             message: message.into(),
+            retry_after_ms: 0,
         }
+    }
+
+    /// The same error, telling the client when a retry can succeed.
+    #[must_use]
+    pub fn retry_after(mut self, ms: u64) -> Self {
+        self.retry_after_ms = ms;
+        self
     }
 }
 

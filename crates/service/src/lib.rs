@@ -10,6 +10,8 @@
 //!   receipts.
 //! - [`social`]: profiles, friends and blocks.
 //! - [`signals`]: typing indicators and presence (ephemeral, never stored).
+//! - [`rooms`]: live rooms — presence membership, priorities, the downstream budget,
+//!   batching, and the short log of reliable messages.
 //! - [`ops`]: recall, edit, reactions, delete for me.
 //! - [`clock`]: the time source ([`Clock`]), injectable for tests.
 //! - [`error`]: the error type, [`ServiceError`].
@@ -24,6 +26,7 @@ pub mod error;
 pub mod groups;
 pub mod messaging;
 pub mod ops;
+pub mod rooms;
 pub mod sessions;
 pub mod signals;
 pub mod social;
@@ -36,6 +39,11 @@ pub use error::ServiceError;
 pub use groups::ops::UpdateGroup;
 pub use groups::{CreateGroup, GroupInfo, GroupOutcome};
 pub use messaging::{SendAck, Service, ServiceConfig};
+pub use rooms::ops::{RoomAction, RoomFetched, RoomJoined, RoomSettingsChange};
+pub use rooms::send::RoomSendAck;
+pub use rooms::{
+    Room, RoomBatch, RoomConfig, RoomEntry, RoomInfo, RoomNotice, RoomNoticeKind, RoomSettings,
+};
 pub use sessions::{
     DeletedNotice, Delivery, Outbound, PresenceNotice, ReadNotice, SessionCtx, SessionRegistry,
     SocialNotice, TypingNotice,

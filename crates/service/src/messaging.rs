@@ -32,6 +32,8 @@ pub struct ServiceConfig {
     pub node_id: u16,
     /// Limits.
     pub limits: Limits,
+    /// Live-room settings.
+    pub rooms: crate::rooms::RoomConfig,
 }
 
 /// The acknowledgement of a send.
@@ -65,6 +67,10 @@ pub struct Service {
     pub(crate) signals: crate::signals::Signals,
     /// Apps known to have no block records (see `Service::check_direct_allowed`).
     pub(crate) block_free_apps: Mutex<HashSet<AppId>>,
+    /// Loaded live rooms.
+    pub(crate) rooms: crate::rooms::RoomRegistry,
+    /// Live-room settings (a copy of `config.rooms`, for short paths).
+    pub(crate) room_config: crate::rooms::RoomConfig,
     /// Users known to exist, so a send checks the store only once per recipient.
     known_users: Mutex<HashSet<(AppId, UserId)>>,
     /// Per-user send rate (GCRA, lock-free per key); `None` when the limit is off.
@@ -96,6 +102,8 @@ impl Service {
         });
         Ok(Self {
             send_limiter,
+            rooms: crate::rooms::RoomRegistry::default(),
+            room_config: config.rooms.clone(),
             ids: Mutex::new(Snowflake::new(config.node_id)?),
             config,
             store,
@@ -112,6 +120,11 @@ impl Service {
     /// The limits in force.
     pub fn limits(&self) -> &Limits {
         &self.config.limits
+    }
+
+    /// Live-room settings.
+    pub fn room_config(&self) -> &crate::rooms::RoomConfig {
+        &self.room_config
     }
 
     /// The session registry.
@@ -326,11 +339,13 @@ mod tests {
             max_super_group_members: None,
             allow_strangers: true,
             recall_window_ms: crate::apps::DEFAULT_RECALL_WINDOW_MS,
+            room_budget_per_s: None,
         });
         Service::new(
             ServiceConfig {
                 node_id: 1,
                 limits: Limits::default(),
+                rooms: crate::rooms::RoomConfig::default(),
             },
             Arc::new(MemoryStore::new()),
             apps,

@@ -106,6 +106,10 @@ pub enum Outbound {
     Presence(Arc<PresenceNotice>),
     /// A friend request, acceptance, decline or removal.
     Social(Arc<SocialNotice>),
+    /// Room messages of one batching window (best effort: dropped if the queue is full).
+    Room(Arc<crate::rooms::RoomBatch>),
+    /// The connection left a room, or something changed for it there.
+    RoomNotice(Arc<crate::rooms::RoomNotice>),
     /// Tell the client to go away, then close.
     GoAway {
         /// Why.
@@ -317,6 +321,16 @@ impl SessionRegistry {
                 }
             }
         }
+    }
+
+    /// The outbound queue of one connection, if it is registered.
+    pub fn sender_of(&self, ctx: &SessionCtx) -> Option<mpsc::Sender<Outbound>> {
+        let key = (ctx.app.clone(), ctx.user.clone());
+        let shard = self.shard(&key).lock();
+        shard
+            .get(&key)
+            .and_then(|list| list.iter().find(|h| h.conn_id == ctx.conn_id))
+            .map(|h| h.tx.clone())
     }
 
     /// Number of registered connections.

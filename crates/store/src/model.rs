@@ -108,6 +108,10 @@ pub enum Table {
     FriendRequests,
     /// Blocks, by `user:blocked`.
     Blocks,
+    /// Live rooms' profiles, settings and admins, by room id.
+    Rooms,
+    /// Live-room moderation of one user (ban, mute), by `room:user`.
+    RoomUsers,
 }
 
 impl Table {
@@ -124,6 +128,8 @@ impl Table {
             Self::Friends => 8,
             Self::FriendRequests => 9,
             Self::Blocks => 10,
+            Self::Rooms => 11,
+            Self::RoomUsers => 12,
         }
     }
 }

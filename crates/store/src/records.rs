@@ -5,7 +5,7 @@
 //! values it does not know. Keys join ids with `:`, which no id may contain, so
 //! `"g1:"` is a prefix of the members of group `g1` and never of group `g10`.
 
-use magpie_types::{ConvId, GroupId, JoinPolicy, Role, Seq, UserId};
+use magpie_types::{ConvId, GroupId, JoinPolicy, Role, RoomId, Seq, UserId};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::model::{RecordWrite, StoreError, Table};
@@ -143,6 +143,56 @@ pub struct FriendRequestRecord {
     pub message: String,
     /// Unix ms.
     pub at_ms: u64,
+}
+
+/// A live room: what outlives the connections in it. Membership is presence and is never
+/// stored; the reliable messages live in memory only (see `magpie_core::room::log`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RoomRecord {
+    /// Display name.
+    pub name: String,
+    /// The owner.
+    pub owner: String,
+    /// Admins other than the owner.
+    pub admins: Vec<String>,
+    /// Closed: nobody may join or send.
+    pub closed: bool,
+    /// Downstream budget per connection, msgs/s (0: the app's default).
+    pub budget_per_s: u32,
+    /// Slow mode interval, ms (0: off).
+    pub slow_mode_ms: u32,
+    /// Room-wide send limit, msgs/s (0: the server's default).
+    pub send_rate_per_s: u32,
+    /// Only admins may speak.
+    pub mute_all: bool,
+    /// Members may send high-priority messages.
+    pub members_may_send_high: bool,
+    /// Creation time, Unix ms.
+    pub created_ms: u64,
+}
+
+/// One user's standing in a live room.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RoomUserRecord {
+    /// Banned: every join is refused.
+    pub banned: bool,
+    /// Muted until this Unix ms (0: not muted).
+    pub muted_until_ms: u64,
+}
+
+/// The key of a live room.
+pub fn room_key(room: &RoomId) -> String {
+    room.as_str().to_owned()
+}
+
+/// The key of a user's standing in a room.
+pub fn room_user_key(room: &RoomId, user: &UserId) -> String {
+    format!("{room}:{user}")
+}
+
+/// The prefix of every user standing in `room`.
+pub fn room_user_prefix(room: &RoomId) -> String {
+    format!("{room}:")
 }
 
 /// The key of a message's state: `conv:seq`, the seq zero-padded so keys sort by seq.

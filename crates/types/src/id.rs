@@ -116,6 +116,11 @@ name_type!(
     GroupId, "group id", MAX_NAME_LEN
 );
 name_type!(
+    /// A live room, unique within an app. Rooms have no stored log of chat: see
+    /// [`crate::room`].
+    RoomId, "room id", MAX_NAME_LEN
+);
+name_type!(
     /// One of a user's devices (a phone, a browser tab, a CLI).
     DeviceId, "device id", MAX_NAME_LEN
 );

@@ -6,6 +6,7 @@
 //! - [`content`]: message content ([`Content`], [`ContentType`]).
 //! - [`group`]: group roles and join policies ([`Role`], [`JoinPolicy`]).
 //! - [`entry`]: what a log entry is ([`EntryKind`]).
+//! - [`room`]: live-room message priorities ([`Priority`]).
 //!
 //! Architecture invariant: this crate does no I/O and knows nothing of the wire format;
 //! the `proto` crate converts at the edges.
@@ -14,12 +15,14 @@ pub mod content;
 pub mod entry;
 pub mod group;
 pub mod id;
+pub mod room;
 pub mod snowflake;
 
 pub use content::{Content, ContentType};
 pub use entry::EntryKind;
 pub use group::{JoinPolicy, Role};
-pub use id::{AppId, ClientMsgId, ConvId, ConvKind, DeviceId, GroupId, IdError, UserId};
+pub use id::{AppId, ClientMsgId, ConvId, ConvKind, DeviceId, GroupId, IdError, RoomId, UserId};
+pub use room::Priority;
 pub use snowflake::{MsgId, Snowflake, SnowflakeError};
 
 /// Position of a message in its conversation's log. The first message has `seq` 1; a

@@ -46,6 +46,7 @@ pub async fn service_with(users: &[&str], limits: Limits) -> (Arc<Service>, Arc<
             // App `b` lets only friends message each other.
             allow_strangers: id == "a",
             recall_window_ms: magpie_service::apps::DEFAULT_RECALL_WINDOW_MS,
+            room_budget_per_s: None,
         });
     }
     let clock = Arc::new(TestClock::default());
@@ -56,6 +57,7 @@ pub async fn service_with(users: &[&str], limits: Limits) -> (Arc<Service>, Arc<
                 send_rate_per_user: 0,
                 ..limits
             },
+            rooms: magpie_service::RoomConfig::default(),
         },
         Arc::new(MemoryStore::new()),
         apps,
