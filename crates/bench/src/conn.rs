@@ -167,7 +167,7 @@ async fn handshake(
             let heartbeat = Duration::from_millis(u64::from(ok.heartbeat_interval_ms));
             Ok((heartbeat / 2).max(MIN_PING))
         }
-        Some(Body::Error(pb::Error { code, message })) => {
+        Some(Body::Error(pb::Error { code, message, .. })) => {
             bail!("handshake refused: code {code}: {message}")
         }
         other => bail!("unexpected frame during the handshake: {other:?}"),

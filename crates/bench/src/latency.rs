@@ -7,6 +7,12 @@
 //! histogram over this range is tens of kilobytes). Between processes a histogram travels as
 //! its non-empty `[value, count]` buckets in the worker's JSON line and is merged by
 //! recording them again: exact at the histogram's precision.
+//!
+//! A scenario whose tasks receive for a long time (a room's members get every message) would
+//! hold too many raw samples; its tasks record through a [`Recorder`] instead: a small
+//! buffer per task, emptied into one histogram per process behind a lock.
+
+use std::sync::{Arc, Mutex, PoisonError};
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -16,6 +22,8 @@ use serde::{Deserialize, Serialize};
 const MAX_US: u64 = 600_000_000;
 /// Significant decimal digits kept.
 const SIGFIGS: u8 = 3;
+/// Samples a [`Recorder`] buffers before taking the shared histogram's lock.
+const RECORDER_BUFFER: usize = 512;
 
 /// One latency distribution.
 #[derive(Debug, Clone)]
@@ -84,6 +92,53 @@ impl Latency {
     }
 }
 
+/// One distribution shared by the tasks of a process.
+pub type SharedLatency = Arc<Mutex<Latency>>;
+
+/// A task's way into a [`SharedLatency`]: samples are buffered and recorded in batches, so
+/// the lock is taken once per [`RECORDER_BUFFER`] samples. Whatever is buffered is
+/// recorded when the recorder is dropped.
+#[derive(Debug)]
+pub struct Recorder {
+    shared: SharedLatency,
+    buf: Vec<u64>,
+}
+
+impl Recorder {
+    /// A recorder into `shared`.
+    pub fn new(shared: SharedLatency) -> Self {
+        Self {
+            shared,
+            buf: Vec::with_capacity(RECORDER_BUFFER),
+        }
+    }
+
+    /// Records one sample in microseconds.
+    pub fn record(&mut self, us: u64) {
+        self.buf.push(us);
+        if self.buf.len() >= RECORDER_BUFFER {
+            self.flush();
+        }
+    }
+
+    /// Records the buffered samples now.
+    pub fn flush(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        // A poisoned lock only means another task panicked mid-record; the counts stay valid.
+        let mut h = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        h.record_all(&self.buf);
+        self.buf.clear();
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
 /// `count` per second over `secs` seconds, rounded (0 for an empty interval).
 pub fn per_second(count: u64, secs: f64) -> u64 {
     if secs > 0.0 {
@@ -118,6 +173,18 @@ mod tests {
             assert_eq!(x.quantile_ms(q), whole.quantile_ms(q));
         }
         assert_eq!(x.max_ms(), whole.max_ms());
+    }
+
+    #[test]
+    fn recorders_share_one_histogram() {
+        let shared = SharedLatency::default();
+        let (mut a, mut b) = (Recorder::new(shared.clone()), Recorder::new(shared.clone()));
+        for i in 0..1_000 {
+            a.record(i + 1);
+            b.record(i + 1);
+        }
+        drop((a, b));
+        assert_eq!(shared.lock().unwrap().len(), 2_000);
     }
 
     #[test]

@@ -11,6 +11,9 @@
 //!   connection.
 //! - [`p2p`]: sender → receiver pairs, max throughput or a fixed rate; ack and delivery
 //!   latency, lost and duplicated messages.
+//! - [`room`]: G members in one live room, S of them sending at a fixed rate with a mix
+//!   of priorities; deliveries per second, delivery latency, HIGH messages lost, what the
+//!   downstream budget dropped, the batching.
 //!
 //! Machinery:
 //! - [`target`]: the server URL, refused unless it is on loopback.
@@ -19,6 +22,7 @@
 //! - [`frames`]: batched frame reads and writes on one connection.
 //! - [`latency`]: HdrHistogram distributions, mergeable across processes.
 //! - [`procfs`]: a server's RSS, this process's open-file limit.
+//! - [`metrics`]: the server's own counters from its Prometheus endpoint.
 //! - [`plan`]: options shared by the scenarios, cutting a run into shards.
 //! - [`shard`]: the part of a run one process does, and its ready/go handshake.
 //! - [`pool`]: running shards as tasks or as worker processes (this binary re-executed).
@@ -32,10 +36,12 @@ pub mod connect;
 pub mod frames;
 pub mod identity;
 pub mod latency;
+pub mod metrics;
 pub mod p2p;
 pub mod plan;
 pub mod pool;
 pub mod procfs;
+pub mod room;
 pub mod shard;
 pub mod target;
 pub mod worker;
@@ -44,4 +50,5 @@ pub use connect::{ConnectOptions, ConnectSummary};
 pub use p2p::{P2pOptions, P2pSummary};
 pub use plan::Common;
 pub use pool::WorkerCommand;
+pub use room::{RoomOptions, RoomSummary};
 pub use target::{Target, Transport};

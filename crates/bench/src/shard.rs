@@ -5,7 +5,7 @@
 //!    coordinator waits until every shard is ready, so measurements that need all
 //!    connections at once (the server's RSS, the start of a send phase) see all of them.
 //! 2. On *go* the shard runs its phase (a `connect` shard closes its idle connections; a
-//!    `p2p` shard sends and receives) and returns its [`ShardReport`].
+//!    `p2p` or `room` shard sends and receives) and returns its [`ShardReport`].
 //!
 //! A shard runs in the coordinator's own process when one is enough, or in a worker
 //! process (see [`crate::pool`]); the spec and both answers are serde values so that the
@@ -22,6 +22,7 @@ use crate::conn::Dialer;
 use crate::connect::{ConnectShard, ConnectShardReport};
 use crate::identity::Identity;
 use crate::p2p::{P2pShard, P2pShardReport};
+use crate::room::{RoomShard, RoomShardReport};
 use crate::target::Target;
 
 /// Settings every shard of a run shares.
@@ -70,6 +71,8 @@ pub enum ShardSpec {
     Connect(ConnectShard),
     /// Run some sender → receiver pairs.
     P2p(P2pShard),
+    /// Run some members of a live room.
+    Room(RoomShard),
 }
 
 /// A shard's connections are open.
@@ -95,6 +98,8 @@ pub enum ShardReport {
     Connect(ConnectShardReport),
     /// From a p2p shard.
     P2p(P2pShardReport),
+    /// From a room shard.
+    Room(RoomShardReport),
 }
 
 /// The shard's side of the handshake with the coordinator.
@@ -148,6 +153,9 @@ pub async fn run(spec: ShardSpec, control: Control) -> anyhow::Result<ShardRepor
         ShardSpec::P2p(s) => crate::p2p::run_shard(s, control)
             .await
             .map(ShardReport::P2p),
+        ShardSpec::Room(s) => crate::room::run_shard(s, control)
+            .await
+            .map(ShardReport::Room),
     }
 }
 

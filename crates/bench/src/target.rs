@@ -52,6 +52,13 @@ impl Transport {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetError(String);
 
+impl TargetError {
+    /// An error with this explanation.
+    pub(crate) fn new(why: String) -> Self {
+        Self(why)
+    }
+}
+
 impl fmt::Display for TargetError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -127,7 +134,7 @@ impl Target {
 }
 
 /// The IPv4 loopback address `host` names, or an error for anything off this machine.
-fn loopback_ip(host: &str) -> Result<Ipv4Addr, TargetError> {
+pub(crate) fn loopback_ip(host: &str) -> Result<Ipv4Addr, TargetError> {
     if host.eq_ignore_ascii_case("localhost") {
         return Ok(Ipv4Addr::LOCALHOST);
     }

@@ -1,6 +1,7 @@
 //! Errors returned by the SDK, and the server's error codes in a form applications can match.
 
 use std::fmt;
+use std::time::Duration;
 
 use magpie_proto::pb;
 
@@ -55,6 +56,10 @@ pub enum ErrorCode {
     Blocked,
     /// The operation's time window has passed (e.g. recalling an old message).
     WindowClosed,
+    /// The user is banned from the live room.
+    Banned,
+    /// The live room is in slow mode and the sender spoke too recently.
+    SlowMode,
     /// A code this SDK does not know (or 0, unspecified).
     Unknown(i32),
 }
@@ -86,6 +91,8 @@ impl ErrorCode {
             Ok(W::Muted) => Self::Muted,
             Ok(W::Blocked) => Self::Blocked,
             Ok(W::WindowClosed) => Self::WindowClosed,
+            Ok(W::Banned) => Self::Banned,
+            Ok(W::SlowMode) => Self::SlowMode,
             Ok(W::Unspecified) | Err(_) => Self::Unknown(code),
         }
     }
@@ -115,6 +122,8 @@ impl ErrorCode {
             Self::Muted => "MUTED",
             Self::Blocked => "BLOCKED",
             Self::WindowClosed => "WINDOW_CLOSED",
+            Self::Banned => "BANNED",
+            Self::SlowMode => "SLOW_MODE",
             Self::Unknown(_) => "UNKNOWN",
         }
     }
@@ -135,6 +144,7 @@ impl ErrorCode {
                 | Self::Muted
                 | Self::Blocked
                 | Self::WindowClosed
+                | Self::Banned
         )
     }
 
@@ -177,6 +187,9 @@ pub enum ClientError {
         code: ErrorCode,
         /// The server's explanation.
         message: String,
+        /// When a retry can succeed, if the server says (for
+        /// [`ErrorCode::RateLimited`] and [`ErrorCode::SlowMode`]).
+        retry_after: Option<Duration>,
     },
     /// The connection could not be established or failed (I/O, TLS, WebSocket).
     #[error("connection failed: {0}")]
@@ -220,10 +233,19 @@ impl ClientError {
         }
     }
 
+    /// When a retry can succeed, if the server said (a rate limit, slow mode).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Rejected { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
     pub(crate) fn rejected(e: &pb::Error) -> Self {
         Self::Rejected {
             code: ErrorCode::from_wire(e.code),
             message: e.message.clone(),
+            retry_after: (e.retry_after_ms > 0).then(|| Duration::from_millis(e.retry_after_ms)),
         }
     }
 }
@@ -255,8 +277,21 @@ mod tests {
         assert!(ErrorCode::Blocked.is_definite_rejection());
         assert!(ErrorCode::WindowClosed.is_definite_rejection());
         // Every named wire code maps to a named SDK code.
-        for code in 1..=22 {
+        for code in 1..=24 {
             assert!(!matches!(ErrorCode::from_wire(code), ErrorCode::Unknown(_)));
         }
+        assert_eq!(ErrorCode::from_wire(24), ErrorCode::SlowMode);
+        let slow = ClientError::rejected(&pb::Error {
+            code: pb::ErrorCode::SlowMode as i32,
+            message: "wait".into(),
+            retry_after_ms: 1500,
+        });
+        assert_eq!(slow.retry_after(), Some(Duration::from_millis(1500)));
+        let plain = ClientError::rejected(&pb::Error {
+            code: pb::ErrorCode::Forbidden as i32,
+            message: String::new(),
+            retry_after_ms: 0,
+        });
+        assert_eq!(plain.retry_after(), None);
     }
 }

@@ -8,10 +8,13 @@ use std::time::Duration;
 use magpie_proto::convert::content_from_pb;
 use magpie_proto::pb;
 use magpie_types::{
-    AppId, ClientMsgId, Content, ContentType, ConvId, DeviceId, Millis, MsgId, Seq, UserId,
+    AppId, ClientMsgId, Content, ContentType, ConvId, DeviceId, Millis, MsgId, RoomId, Seq, UserId,
 };
 
-use crate::{ClientError, ConversationInfo, EntryKind, GroupEvent, SocialKind, UserPresence};
+use crate::{
+    ClientError, ConversationInfo, EntryKind, GroupEvent, RoomMessage, RoomNoticeKind, SocialKind,
+    UserPresence,
+};
 
 /// Something the application should know about, in the order it happened.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,6 +125,45 @@ pub enum Event {
         user: UserId,
         /// Everything up to this `seq` is read.
         read_seq: Seq,
+    },
+    /// A message of a live room the client has joined. Per room, HIGH messages (those with
+    /// a [`RoomMessage::seq`]) arrive exactly once and in `seq` order — across duplicates,
+    /// reordering and reconnects — unless an [`Event::RoomGap`] says some were lost; NORMAL
+    /// and LOW ones arrive as the server sends them (in the room's order, but the server may
+    /// drop some under load). Room messages are not ordered with conversations' events.
+    Room(RoomMessage),
+    /// HIGH messages `from_seq..=to_seq` of a room will never arrive: they were no longer in
+    /// the room's short log when the client asked for them (after a long disconnection, or
+    /// a gap the server's retransmissions did not fill). Later ones follow in order.
+    RoomGap {
+        /// The room.
+        room: RoomId,
+        /// The first seq lost.
+        from_seq: Seq,
+        /// The last seq lost.
+        to_seq: Seq,
+    },
+    /// A moderator acted on the user in a room, or the room closed. After
+    /// [`RoomNoticeKind::Kicked`], [`RoomNoticeKind::Banned`] and [`RoomNoticeKind::Closed`]
+    /// the connection is out of the room and the client forgets it (no rejoin after a
+    /// reconnect).
+    RoomNotice {
+        /// The room.
+        room: RoomId,
+        /// What happened.
+        kind: RoomNoticeKind,
+        /// Who did it, when the server says.
+        by: Option<UserId>,
+        /// For [`RoomNoticeKind::Muted`]: until when (Unix milliseconds).
+        until_ms: Option<Millis>,
+    },
+    /// After a reconnect the client could not join a room again (it was closed, the user
+    /// was banned meanwhile, ...): the client has forgotten the room.
+    RoomRejoinFailed {
+        /// The room.
+        room: RoomId,
+        /// The server's refusal.
+        error: ClientError,
     },
     /// The connection changed state.
     Connection(ConnectionState),
@@ -315,7 +357,7 @@ impl SessionInfo {
 }
 
 /// Wire content, falling back to [`ContentType::Custom`] for what this SDK cannot interpret.
-fn content_lenient(c: pb::Content) -> Content {
+pub(crate) fn content_lenient(c: pb::Content) -> Content {
     let fallback = Content {
         kind: ContentType::Custom,
         body: c.body.to_vec(),
@@ -324,7 +366,7 @@ fn content_lenient(c: pb::Content) -> Content {
     content_from_pb(c).unwrap_or(fallback)
 }
 
-fn empty_custom() -> Content {
+pub(crate) fn empty_custom() -> Content {
     Content {
         kind: ContentType::Custom,
         body: Vec::new(),

@@ -108,6 +108,7 @@ async fn hello_exchange(
                         "server speaks protocol version {}, this client {PROTOCOL_VERSION}",
                         ok.protocol_version
                     ),
+                    retry_after: None,
                 });
             }
             let session = SessionInfo::from_pb(ok)

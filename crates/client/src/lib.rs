@@ -27,6 +27,15 @@
 //!   [`Event::ConversationUpdated`], [`Event::TotalUnread`] and [`Event::ReadReceipt`];
 //! - **groups**: create, join, leave, members, admins, mutes, profile
 //!   ([`Client::create_group`] and its neighbours);
+//! - **live rooms**: presence-based rooms with nothing stored but settings and moderation
+//!   ([`Client::create_room`], [`Client::join_room`], [`Client::send_room`], moderation and
+//!   settings). [`Event::Room`] carries every message; HIGH ones (gifts, admin notices)
+//!   arrive exactly once and in the room's `seq` order across retransmissions, reordering
+//!   and reconnects (the client acknowledges them, fetches gaps, and joins every room again
+//!   after a reconnect from the seq it has; [`Event::RoomGap`] names what the room's short
+//!   log no longer had), and an explicit HIGH send is retried under one client message id;
+//!   NORMAL and LOW ones are best effort. [`Event::RoomNotice`] reports kicks, bans, mutes
+//!   and closes;
 //! - **typing and presence**: [`Client::typing`] (fire and forget) and [`Event::Typing`];
 //!   [`Client::subscribe_presence`], kept across reconnects, and [`Event::Presence`];
 //! - **profiles, friends and blocks**: [`Client::set_profile`], [`Client::get_profiles`],
@@ -93,12 +102,21 @@
 //!   [`Message::op_event`] for history pages).
 //! - [`presence`]: [`UserPresence`], and the subscription re-sent on every connection,
 //!   sans-I/O.
+//! - [`room`]: live rooms: [`RoomInfo`], [`RoomSettings`], [`NewRoom`],
+//!   [`RoomSettingsChange`], [`RoomJoined`], [`RoomMembersPage`], [`RoomFetched`],
+//!   [`RoomMessage`], [`Priority`], [`RoomNoticeKind`].
+//! - [`room_send`]: [`RoomSendOptions`] and [`RoomSendAck`]; the outbox keeps a room send
+//!   whole so every retry of a HIGH one is the same request.
+//! - `room_order`: the live-room rule for HIGH messages (hold what is ahead, drop duplicates,
+//!   fetch a gap left open, skip what the log lost), sans-I/O, with an exhaustive and a
+//!   model-based property test.
 //! - [`social`]: [`Profile`], [`ProfileUpdate`], [`SocialKind`].
 //! - [`error`]: [`ClientError`] and the server's [`ErrorCode`].
 //! - `driver`: the connection task, the one owner of the socket (a `select!` loop);
 //!   `driver::inbound` routes the server's frames, `driver::deliver` applies entries and
 //!   read positions to the ordering rule and the conversation list, `driver::notices` turns
-//!   typing, presence, friend and deletion notices into events, `driver::io` is the loop's
+//!   typing, presence, friend and deletion notices into events, `driver::rooms` keeps the
+//!   live rooms joined (batches, acks, gap fetches, rejoins), `driver::io` is the loop's
 //!   plumbing.
 //! - `handshake`: one connection attempt (token, connect, `Hello` → `HelloOk`).
 //! - `transport`: URL parsing, TCP / TLS (rustls, ring) / WebSocket, all as frame
@@ -108,14 +126,16 @@
 //! - `sync`: the post-connect sync (conversation list, then pulls), sans-I/O.
 //! - `inbox`: the local conversation list and unread badge, sans-I/O, with a property test
 //!   that the badge is always the sum.
-//! - `outbox`: pending sends (messages and message operations, both deduplicated by client
-//!   message id) and queries, kept across reconnects in original order.
+//! - `outbox`: pending sends (messages, message operations and live-room messages, the
+//!   first two and HIGH room messages deduplicated by client message id) and queries, kept
+//!   across reconnects in original order.
 //!
-//! Architecture invariants: only `driver` touches the socket; `order`, `sync`, `inbox` and
-//! the presence subscription do no I/O and know no clock; the SDK shares only `magpie-types`
-//! and `magpie-proto` with the server; wire types are converted at the edge (`event`,
+//! Architecture invariants: only `driver` touches the socket; `order`, `room_order`, `sync`,
+//! `inbox` and the presence subscription do no I/O and read no clock (`room_order` is told
+//! the time); the SDK shares only `magpie-types` and `magpie-proto` with the server; wire
+//! types are converted at the edge (`event`,
 //! `conversation`, `group`, `group_event`, `send`, `message_op`, `op_entry`,
-//! `presence`, `social`) and never reach the application.
+//! `presence`, `social`, `room`, `room_send`) and never reach the application.
 
 mod client;
 pub mod config;
@@ -132,6 +152,9 @@ mod op_entry;
 mod order;
 mod outbox;
 pub mod presence;
+pub mod room;
+mod room_order;
+pub mod room_send;
 pub mod send;
 pub mod social;
 mod sync;
@@ -148,9 +171,15 @@ pub use group::{
 };
 pub use group_event::{GroupAction, GroupEvent};
 pub use magpie_types::{
-    ClientMsgId, Content, ContentType, ConvId, ConvKind, DeviceId, EntryKind, GroupId, Seq, UserId,
+    ClientMsgId, Content, ContentType, ConvId, ConvKind, DeviceId, EntryKind, GroupId, RoomId, Seq,
+    UserId,
 };
 pub use message_op::{MessageOp, OpAck};
 pub use presence::UserPresence;
+pub use room::{
+    NewRoom, Priority, RoomFetched, RoomInfo, RoomJoined, RoomMembersPage, RoomMessage,
+    RoomNoticeKind, RoomSettings, RoomSettingsChange,
+};
+pub use room_send::{RoomSendAck, RoomSendOptions};
 pub use send::{Recipient, SendOptions};
 pub use social::{Profile, ProfileUpdate, SocialKind};

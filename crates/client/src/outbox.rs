@@ -12,7 +12,9 @@
 //! connection's request id to its key), or — for a send the server answered with a retryable
 //! error — *waiting* for its retry time.
 //!
-//! Sends are safe to write again (the server deduplicates by client message id), and so are
+//! Sends are safe to write again (the server deduplicates by client message id) — all but
+//! live-room messages that are not explicitly HIGH, which are best effort: a connection lost
+//! before their ack fails them with [`ClientError::Interrupted`] — and so are
 //! idempotent queries (reads, read positions, settings, deleting for oneself, presence
 //! subscriptions). A query that changes state (a group operation, a friend request) is not:
 //! when its connection drops before the answer it fails with [`ClientError::Interrupted`]
@@ -24,9 +26,11 @@ use magpie_proto::Body;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::error::ErrorCode;
 use crate::message_op::OpDraft;
+use crate::room_send::RoomDraft;
 use crate::send::Draft;
-use crate::{ClientError, OpAck, SendAck};
+use crate::{ClientError, OpAck, RoomSendAck, SendAck};
 
 /// A request the server deduplicates by client message id, with the caller waiting for its
 /// answer.
@@ -41,6 +45,12 @@ pub(crate) enum Outgoing {
         op: OpDraft,
         reply: oneshot::Sender<Result<OpAck, ClientError>>,
     },
+    /// A live-room message. Only an explicitly HIGH one is retried (the server deduplicates
+    /// those); the others are best effort and fail instead (see [`Outgoing::is_retried`]).
+    Room {
+        draft: RoomDraft,
+        reply: oneshot::Sender<Result<RoomSendAck, ClientError>>,
+    },
 }
 
 impl Outgoing {
@@ -49,6 +59,36 @@ impl Outgoing {
         match self {
             Self::Message { draft, .. } => Body::Send(draft.to_pb()),
             Self::Op { op, .. } => Body::MessageOp(op.to_pb()),
+            Self::Room { draft, .. } => Body::RoomSend(draft.to_pb()),
+        }
+    }
+
+    /// Whether the request is written again after a lost connection and retried after a
+    /// transient error (the server deduplicates it).
+    pub(crate) fn is_retried(&self) -> bool {
+        match self {
+            Self::Message { .. } | Self::Op { .. } => true,
+            Self::Room { draft, .. } => draft.is_reliable(),
+        }
+    }
+
+    /// Whether an error with `code` ends the request (else it is retried with the same
+    /// client message id).
+    pub(crate) fn gives_up_on(&self, code: ErrorCode) -> bool {
+        match self {
+            Self::Message { .. } | Self::Op { .. } => {
+                code.is_definite_rejection()
+                    || matches!(
+                        code,
+                        ErrorCode::BadFrame
+                            | ErrorCode::FrameTooLarge
+                            | ErrorCode::AlreadyAuthenticated
+                            | ErrorCode::Unknown(_)
+                    )
+            }
+            // A room refuses for reasons a quick retry does not change (slow mode and rate
+            // limits say when to come back): only an unavailable server is retried.
+            Self::Room { .. } => !(self.is_retried() && code == ErrorCode::Unavailable),
         }
     }
 
@@ -57,6 +97,7 @@ impl Outgoing {
         match self {
             Self::Message { draft, .. } => draft.content.size(),
             Self::Op { op, .. } => op.content_size(),
+            Self::Room { draft, .. } => draft.content.size(),
         }
     }
 
@@ -64,7 +105,9 @@ impl Outgoing {
     fn is_answered_by(&self, body: &Body) -> bool {
         matches!(
             (self, body),
-            (Self::Message { .. }, Body::SendAck(_)) | (Self::Op { .. }, Body::MessageOpResult(_))
+            (Self::Message { .. }, Body::SendAck(_))
+                | (Self::Op { .. }, Body::MessageOpResult(_))
+                | (Self::Room { .. }, Body::RoomSendAck(_))
         )
     }
 
@@ -75,6 +118,9 @@ impl Outgoing {
                 let _ = reply.send(Err(error));
             }
             Self::Op { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+            Self::Room { reply, .. } => {
                 let _ = reply.send(Err(error));
             }
         }
@@ -177,6 +223,16 @@ impl Outbox {
             self.finish_query(key, Err(ClientError::Interrupted));
             return;
         }
+        if self
+            .sends
+            .get(&key)
+            .is_some_and(|s| !s.outgoing.is_retried())
+        {
+            if let Some(s) = self.take_send(key) {
+                s.outgoing.fail(ClientError::Interrupted);
+            }
+            return;
+        }
         let waiting = self.sends.get(&key).is_some_and(|s| s.retry_at.is_some());
         if !waiting && (self.sends.contains_key(&key) || self.queries.contains_key(&key)) {
             self.ready.insert(key);
@@ -237,6 +293,13 @@ impl Outbox {
         self.sends
             .get(&key)
             .is_some_and(|s| s.outgoing.is_answered_by(body))
+    }
+
+    /// Whether the pending send `key` ends with an error of `code` (else it is retried).
+    pub(crate) fn gives_up_on(&self, key: u64, code: ErrorCode) -> bool {
+        self.sends
+            .get(&key)
+            .is_none_or(|s| s.outgoing.gives_up_on(code))
     }
 
     /// The request of a pending query.
@@ -377,6 +440,44 @@ mod tests {
         o.requeue(kr);
         assert_eq!(change.try_recv().unwrap(), Err(ClientError::Interrupted));
         assert_eq!(o.next_ready().unwrap().0, kr, "the read is written again");
+        assert!(o.next_ready().is_none());
+    }
+
+    #[test]
+    fn only_high_room_sends_survive_a_lost_connection() {
+        use crate::RoomSendOptions;
+        use magpie_types::{Priority, RoomId};
+        let mut o = Outbox::default();
+        let mut room = |priority| {
+            let (reply, rx) = oneshot::channel();
+            let options = RoomSendOptions {
+                priority,
+                ..RoomSendOptions::default()
+            };
+            let draft = RoomDraft::new(RoomId::new("live").unwrap(), Content::text("x"), options);
+            let outgoing = Outgoing::Room { draft, reply };
+            assert_eq!(
+                outgoing.gives_up_on(ErrorCode::Unavailable),
+                priority.is_none()
+            );
+            assert!(outgoing.gives_up_on(ErrorCode::SlowMode));
+            o.add_send(outgoing, None);
+            rx
+        };
+        let _high = room(Some(Priority::High));
+        let mut chat = room(None);
+        let (kh, high) = o.next_ready().unwrap();
+        let (kc, _) = o.next_ready().unwrap();
+        assert!(o.is_answer(kh, &Body::RoomSendAck(pb::RoomSendAck::default())));
+        let Body::RoomSend(first) = high else {
+            panic!("a room send");
+        };
+        o.requeue(kh);
+        o.requeue(kc);
+        assert_eq!(chat.try_recv().unwrap(), Err(ClientError::Interrupted));
+        let (k, again) = o.next_ready().unwrap();
+        assert_eq!(k, kh);
+        assert_eq!(again, Body::RoomSend(first), "the same request again");
         assert!(o.next_ready().is_none());
     }
 

@@ -2,7 +2,8 @@
 //! exactly-once ordered delivery through duplicates and gaps, reconnect with backoff and
 //! sync, token errors, transports; groups, hidden seq ranges, the conversation list and read
 //! positions (in `fake_server/groups_and_reads.rs`); message operations, typing, presence,
-//! profiles and friends (in `fake_server/ops_and_people.rs`).
+//! profiles and friends (in `fake_server/ops_and_people.rs`); live rooms (in
+//! `fake_server/rooms.rs`).
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
@@ -12,6 +13,8 @@ mod support;
 mod groups_and_reads;
 #[path = "fake_server/ops_and_people.rs"]
 mod ops_and_people;
+#[path = "fake_server/rooms.rs"]
+mod rooms;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

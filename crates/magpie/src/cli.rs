@@ -29,6 +29,8 @@ pub enum Command {
     Chat(ChatArgs),
     /// Groups: create, add, remove, join, leave, members, dismiss (JSON output).
     Group(GroupArgs),
+    /// Live rooms: create, join, send, tail, moderate, settings (JSON output).
+    Room(RoomArgs),
     /// Print the user's conversations as a JSON array (pinned first, then newest first).
     Conversations(ConversationsArgs),
     /// Mark a conversation read (up to its latest message by default); prints JSON.
@@ -186,6 +188,9 @@ pub enum BenchScenario {
     Connect(BenchConnectArgs),
     /// Sender → receiver pairs: throughput, ack and delivery latency, lost and duplicates.
     P2p(BenchP2pArgs),
+    /// One live room: G members, S of them sending at a fixed rate; deliveries, latency,
+    /// HIGH messages lost, budget drops, batching.
+    Room(BenchRoomArgs),
 }
 
 /// Flags every bench scenario takes.
@@ -265,6 +270,47 @@ pub struct BenchP2pArgs {
     /// Seconds receivers wait for the last pushes once their sender is done.
     #[arg(long, default_value_t = 5.0)]
     pub drain: f64,
+}
+
+/// `magpie bench room`.
+#[derive(Debug, Args)]
+pub struct BenchRoomArgs {
+    /// Shared bench flags.
+    #[command(flatten)]
+    pub common: BenchCommonArgs,
+    /// Members of the room (one connection and fresh user each).
+    #[arg(long)]
+    pub members: u64,
+    /// How many of the members send (spread evenly over them).
+    #[arg(long)]
+    pub senders: u64,
+    /// Total send rate in messages per second, on a fixed schedule.
+    #[arg(long)]
+    pub rate: f64,
+    /// Every K-th message is HIGH (0: none).
+    #[arg(long, default_value_t = 0)]
+    pub high_every: u64,
+    /// Share of the other messages sent LOW (the rest NORMAL).
+    #[arg(long, default_value_t = 0.5)]
+    pub low_share: f64,
+    /// Seconds of sending.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration_s: f64,
+    /// Seconds members keep receiving after the send period (late HIGH retransmissions).
+    #[arg(long, default_value_t = 3.0)]
+    pub grace_s: f64,
+    /// The room's downstream budget per connection, msgs/s (default: the server's).
+    #[arg(long)]
+    pub budget: Option<u32>,
+    /// The room's send limit, msgs/s.
+    #[arg(long, default_value_t = 100_000)]
+    pub room_send_rate: u32,
+    /// Message body size in bytes.
+    #[arg(long, default_value_t = 64)]
+    pub size: usize,
+    /// The server's metrics URL (http://127.0.0.1:PORT/metrics): report its room counters.
+    #[arg(long)]
+    pub metrics_url: Option<String>,
 }
 
 /// `magpie group`.
@@ -369,4 +415,172 @@ pub struct ReadArgs {
     /// Read up to this seq (default: the latest).
     #[arg(long)]
     pub seq: Option<u64>,
+}
+
+/// `magpie room`.
+#[derive(Debug, Args)]
+pub struct RoomArgs {
+    /// The operation.
+    #[command(subcommand)]
+    pub op: RoomOp,
+}
+
+/// A live-room operation. Each takes the connection and identity flags (`--as`, ...).
+#[derive(Debug, Subcommand)]
+pub enum RoomOp {
+    /// Create a live room with you as owner; prints the room (with its `room` id).
+    Create(RoomCreateArgs),
+    /// Join a room; prints the room.
+    Join(RoomTargetArgs),
+    /// Join a room, send one message, print its ack as JSON.
+    Send(RoomSendArgs),
+    /// Join a room and print each message as one JSON line.
+    Tail(RoomTailArgs),
+    /// Show a room.
+    Info(RoomTargetArgs),
+    /// Close a room (its owner): everyone in it is removed.
+    Close(RoomTargetArgs),
+    /// List the users in a room now (one page).
+    Members(RoomTargetArgs),
+    /// Remove a user's connections from a room (admins); they may join again.
+    Kick(RoomUserArgs),
+    /// Remove a user from a room and refuse their later joins (admins).
+    Ban(RoomUserArgs),
+    /// Lift a ban (admins).
+    Unban(RoomUserArgs),
+    /// Mute a user in a room (admins); --ms 0 lifts the mute.
+    Mute(RoomMuteArgs),
+    /// Change a room's settings (admins); prints the room.
+    Set(RoomSetArgs),
+}
+
+/// `magpie room create`.
+#[derive(Debug, Args)]
+pub struct RoomCreateArgs {
+    /// Connection and identity.
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// The id to use (default: the server picks one).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Display name.
+    #[arg(long)]
+    pub name: String,
+    /// Downstream budget per connection, messages per second (default: the app's).
+    #[arg(long)]
+    pub budget: Option<u32>,
+    /// Slow mode: minimum ms between two messages of one sender.
+    #[arg(long)]
+    pub slow_mode_ms: Option<u32>,
+    /// Let members (not only admins) send HIGH messages.
+    #[arg(long)]
+    pub members_may_send_high: bool,
+}
+
+/// A room operation with no other argument.
+#[derive(Debug, Args)]
+pub struct RoomTargetArgs {
+    /// Connection and identity.
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// The room.
+    pub room: String,
+}
+
+/// `magpie room send`.
+#[derive(Debug, Args)]
+pub struct RoomSendArgs {
+    /// Connection and identity.
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// The room.
+    #[arg(long)]
+    pub room: String,
+    /// Priority (default: the server picks: high for admins, normal for others). A high
+    /// message is retried under one client message id until acknowledged.
+    #[arg(long, value_parser = ["high", "normal", "low"])]
+    pub priority: Option<String>,
+    /// Client message id (default: random).
+    #[arg(long)]
+    pub client_msg_id: Option<String>,
+    /// The text to send.
+    pub text: String,
+}
+
+/// `magpie room tail`.
+#[derive(Debug, Args)]
+pub struct RoomTailArgs {
+    /// Connection and identity.
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// The room.
+    #[arg(long)]
+    pub room: String,
+    /// Also print the high messages after this seq still in the room's log (0: all of
+    /// them).
+    #[arg(long)]
+    pub since: Option<u64>,
+    /// Exit after this many messages.
+    #[arg(long)]
+    pub count: Option<usize>,
+    /// Exit after this many ms without a new message (default: run until killed).
+    #[arg(long)]
+    pub timeout_ms: Option<u64>,
+}
+
+/// A moderation of one user.
+#[derive(Debug, Args)]
+pub struct RoomUserArgs {
+    /// Connection and identity.
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// The user acted on.
+    #[arg(long)]
+    pub user: String,
+    /// The room.
+    pub room: String,
+}
+
+/// `magpie room mute`.
+#[derive(Debug, Args)]
+pub struct RoomMuteArgs {
+    /// Connection and identity.
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// The user to mute.
+    #[arg(long)]
+    pub user: String,
+    /// For how long, in ms (0: lift the mute).
+    #[arg(long)]
+    pub ms: u64,
+    /// The room.
+    pub room: String,
+}
+
+/// `magpie room set`: only the given settings change.
+#[derive(Debug, Args)]
+pub struct RoomSetArgs {
+    /// Connection and identity.
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// The room.
+    pub room: String,
+    /// Downstream budget per connection, messages per second (0: the app's default).
+    #[arg(long)]
+    pub budget: Option<u32>,
+    /// Slow mode: minimum ms between two messages of one sender (0: off).
+    #[arg(long)]
+    pub slow_mode_ms: Option<u32>,
+    /// Room-wide send limit, messages per second (0: the server's default).
+    #[arg(long)]
+    pub send_rate: Option<u32>,
+    /// Only admins may speak.
+    #[arg(long)]
+    pub mute_all: Option<bool>,
+    /// Members may send high messages.
+    #[arg(long)]
+    pub members_may_send_high: Option<bool>,
+    /// Display name.
+    #[arg(long)]
+    pub name: Option<String>,
 }

@@ -4,6 +4,8 @@
 //! - `token`: mint a user token ([`cmd::token`]).
 //! - `send`, `tail`, `chat`: client commands on the Rust SDK ([`cmd::send`], [`cmd::tail`],
 //!   [`cmd::chat`]); shared client flags in [`cmd::client_args`].
+//! - `group`, `room`, `conversations`, `read`: groups, live rooms, the conversation list
+//!   ([`cmd::group`], [`cmd::room`], [`cmd::conversations`], [`cmd::read`]).
 //! - `bench`: the load generator ([`cmd::bench`], on `magpie-bench`).
 //!
 //! Output meant for scripts is JSON on stdout; logs go to stderr.

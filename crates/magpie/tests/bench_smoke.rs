@@ -124,6 +124,65 @@ fn bench_scenarios_lose_and_double_nothing() {
 }
 
 #[test]
+fn bench_room_delivers_every_high_message() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let node = Node::new(dir.path());
+    let _guard = node.spawn();
+    let metrics = format!("http://{}/metrics", node.http);
+
+    // 40 members over two worker processes, 4 of them sending 200 msgs/s for 2 s: every
+    // 5th HIGH, the rest alternating NORMAL and LOW, within a budget of 50 msgs/s.
+    let room = bench(&[
+        "room",
+        "--server",
+        &node.tcp_url(),
+        "--members",
+        "40",
+        "--senders",
+        "4",
+        "--rate",
+        "200",
+        "--high-every",
+        "5",
+        "--duration-s",
+        "2",
+        "--budget",
+        "50",
+        "--per-worker",
+        "20",
+        "--metrics-url",
+        &metrics,
+    ]);
+    assert_eq!(room["scenario"], "room");
+    assert_eq!(room["workers"], 2, "{room}");
+    assert_eq!(room["joined"], 40, "{room}");
+    assert_eq!(room["failed"], 0, "{room}");
+    assert_eq!(room["closed"], 0, "{room}");
+    assert_eq!(room["sent"], 400, "{room}");
+    assert_eq!(room["acked"], 400, "{room}");
+    assert_eq!(room["high_sent"], 80, "{room}");
+    assert_eq!(room["high_accepted"], 80, "{room}");
+    assert_eq!(room["unanswered"], 0, "{room}");
+    assert_eq!(room["high_expected"], 80 * 40, "{room}");
+    assert_eq!(room["high_delivered"], room["high_expected"], "{room}");
+    assert_eq!(room["high_lost"], 0, "{room}");
+    assert!(room["high_p99_ms"].is_number(), "{room}");
+    assert!(
+        room["send_errors"]
+            .as_object()
+            .is_some_and(|e| e.is_empty()),
+        "{room}"
+    );
+    // Each member gets at most the budget's worth of best effort (plus its one-second
+    // burst), and the server's counters saw the run.
+    let best_effort = room["normal_delivered"].as_u64().unwrap_or(0)
+        + room["low_delivered"].as_u64().unwrap_or(0);
+    assert!(best_effort <= 40 * (50 * 2 + 50 + 10), "{room}");
+    assert!(room["frames_received"].as_u64().unwrap_or(0) > 0, "{room}");
+    assert_eq!(room["server_counters"]["messages_high"], 80, "{room}");
+}
+
+#[test]
 fn bench_refuses_targets_off_loopback() {
     let out = Command::new(env!("CARGO_BIN_EXE_magpie"))
         .args([

@@ -274,3 +274,122 @@ fn groups_conversations_and_read_from_the_command_line() {
     group(&["--as", "alice", "add", "--group", &id, "--members", "bob"]);
     drop(server);
 }
+
+/// The room commands as a script uses them: create, a tail that sees messages with their
+/// priorities (and `seq` for reliable ones), send, members, moderation, close.
+#[test]
+fn rooms_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::new(dir.path());
+    let server = node.spawn();
+    let url = node.tcp_url();
+    let room = |args: &[&str]| {
+        let mut all = vec!["room", args[0], "--server", &url];
+        all.extend_from_slice(&args[1..]);
+        let (ok, out, err) = magpie(&all);
+        assert!(ok, "magpie room {args:?}: {err}");
+        json_lines(&out).remove(0)
+    };
+
+    let info = room(&[
+        "create", "--as", "alice", "--id", "stage", "--name", "Stage",
+    ]);
+    assert_eq!(
+        (info["room"].as_str(), info["owner"].as_str()),
+        (Some("stage"), Some("alice"))
+    );
+    // Reliable messages are kept: a tail that starts later still gets them with --since 0.
+    let high = room(&["send", "--as", "alice", "--room", "stage", "welcome"]);
+    assert_eq!(
+        (high["priority"].as_str(), high["seq"].as_u64()),
+        (Some("high"), Some(1))
+    );
+    let low = room(&[
+        "send",
+        "--as",
+        "bob",
+        "--room",
+        "stage",
+        "--priority",
+        "low",
+        "clap",
+    ]);
+    assert_eq!(low["priority"], "low");
+    // Let its batching window close: best-effort messages are not kept for later joiners.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let tail = std::process::Command::new(env!("CARGO_BIN_EXE_magpie"))
+        .args([
+            "room",
+            "tail",
+            "--server",
+            &url,
+            "--as",
+            "carol",
+            "--room",
+            "stage",
+            "--since",
+            "0",
+            "--count",
+            "2",
+            "--timeout-ms",
+            "10000",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The second message reaches the tail live once it has joined.
+    let mut joined = false;
+    for _ in 0..100 {
+        let m = room(&["members", "--as", "alice", "stage"]);
+        if m.to_string().contains("carol") {
+            joined = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(joined, "the tail never joined");
+    room(&["send", "--as", "bob", "--room", "stage", "hello all"]);
+    let out = tail.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let lines = json_lines(&String::from_utf8(out.stdout).unwrap());
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(
+        (
+            lines[0]["room"].as_str(),
+            lines[0]["priority"].as_str(),
+            lines[0]["from"].as_str(),
+            lines[0]["text"].as_str(),
+            lines[0]["seq"].as_u64()
+        ),
+        (
+            Some("stage"),
+            Some("high"),
+            Some("alice"),
+            Some("welcome"),
+            Some(1)
+        )
+    );
+    assert_eq!(
+        (
+            lines[1]["priority"].as_str(),
+            lines[1]["from"].as_str(),
+            lines[1]["text"].as_str()
+        ),
+        (Some("normal"), Some("bob"), Some("hello all"))
+    );
+    assert!(
+        lines[1].get("seq").is_none_or(Value::is_null),
+        "{}",
+        lines[1]
+    );
+
+    // A banned user cannot send (the send joins first, and the join is refused).
+    room(&["ban", "--as", "alice", "--user", "bob", "stage"]);
+    let (ok, _, err) = magpie(&[
+        "room", "send", "--server", &url, "--as", "bob", "--room", "stage", "again",
+    ]);
+    assert!(!ok && err.contains("BANNED"), "{err}");
+    let closed = room(&["close", "--as", "alice", "stage"]);
+    assert_eq!(closed["closed"], true);
+    drop(server);
+}

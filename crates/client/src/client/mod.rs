@@ -2,8 +2,8 @@
 //!
 //! This file holds connecting, sending, history and cursors; further `impl Client` blocks
 //! hold the rest: `messages` (recall, edit, react, delete for me, typing), `groups`,
-//! `conversations` (the conversation list) and `social` (profiles, friends, blocks,
-//! presence).
+//! `conversations` (the conversation list), `social` (profiles, friends, blocks,
+//! presence) and `rooms` (live rooms).
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -29,6 +29,7 @@ use crate::{
 mod conversations;
 mod groups;
 mod messages;
+mod rooms;
 mod social;
 
 /// Commands buffered towards the connection task before callers wait.

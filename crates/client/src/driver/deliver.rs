@@ -77,6 +77,10 @@ impl Driver {
             (Outgoing::Op { op, reply }, Body::MessageOpResult(result)) => {
                 let _ = reply.send(self.on_op_ack(&op, &result));
             }
+            // The message itself arrives in a room batch, like everyone's.
+            (Outgoing::Room { draft, reply }, Body::RoomSendAck(ack)) => {
+                let _ = reply.send(Ok(draft.ack(&ack)));
+            }
             (outgoing, _) => {
                 outgoing.fail(ClientError::Protocol("mismatched answer to a send".into()));
             }

@@ -42,6 +42,10 @@ impl Driver {
                 Some((_, Inflight::List)) => self.on_list_reply(body),
                 Some((_, Inflight::Pull(conv))) => self.on_pull_reply(&conv, body),
                 Some((_, Inflight::Presence)) => self.on_presence_reply(body),
+                Some((_, Inflight::RoomJoin { room, since })) => {
+                    self.on_room_join_reply(room, since, body);
+                }
+                Some((_, Inflight::RoomFetch(room))) => self.on_room_fetch_reply(room, body),
                 None => match body {
                     // Answers to pings, or to a send that timed out meanwhile.
                     Body::Pong(_) => {}
@@ -59,6 +63,8 @@ impl Driver {
             Body::TypingNotice(notice) => self.on_typing_notice(notice),
             Body::PresenceNotice(notice) => self.on_presence_notice(notice),
             Body::SocialNotice(notice) => self.on_social_notice(notice),
+            Body::RoomBatch(batch) => self.on_room_batch(batch),
+            Body::RoomNotice(notice) => self.on_room_notice(notice),
             Body::Goaway(goaway) => self.on_goaway(goaway),
             Body::Error(e) => self.on_connection_error(&e),
             Body::Pong(_) => {}
@@ -97,15 +103,7 @@ impl Driver {
         match body {
             Body::Error(e) => {
                 let code = ErrorCode::from_wire(e.code);
-                let give_up = code.is_definite_rejection()
-                    || matches!(
-                        code,
-                        ErrorCode::BadFrame
-                            | ErrorCode::FrameTooLarge
-                            | ErrorCode::AlreadyAuthenticated
-                            | ErrorCode::Unknown(_)
-                    );
-                if give_up {
+                if self.outbox.gives_up_on(key, code) {
                     if let Some(send) = self.outbox.take_send(key) {
                         send.outgoing.fail(ClientError::rejected(&e));
                     }

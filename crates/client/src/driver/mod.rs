@@ -7,10 +7,13 @@
 //! deadlines) and handing buffered events to the application. Nothing in the loop body
 //! awaits, so a slow server or application never stalls heartbeats or acks.
 //!
-//! Per connection: hello (in `handshake`) → sync (list, then pulls) and the presence
-//! subscription sent again → every pending send, in original order, with its original client
-//! message id. Typing indicators are the one thing never queued: written at once if there is
-//! a connection, dropped if not (a stale "typing" is worse than none).
+//! Per connection: hello (in `handshake`) → sync (list, then pulls), the presence
+//! subscription and a join of every live room the application is in (after the HIGH seq it
+//! has) sent again → every pending send, in original order, with its original client message
+//! id. The rejoins are written before the sends, so a room send retried on the new
+//! connection finds it in the room. Typing indicators are the one thing never queued:
+//! written at once if there is a connection, dropped if not (a stale "typing" is worse than
+//! none).
 //!
 //! Backpressure: the command channel is bounded and is not read while too many frames wait
 //! to be written; frames are not read from the server while events wait for the application
@@ -22,6 +25,8 @@
 //!   events and the conversation list.
 //! - `notices`: the server's unacknowledged notices outside the log (typing, presence,
 //!   friends, messages deleted on another device) into events.
+//! - `rooms`: live rooms — batches through the HIGH seq rule into events, acks, gap
+//!   fetches, notices, and joining every room again on a new connection.
 //! - `io`: the event queue and the futures the loop waits on.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -31,7 +36,7 @@ use std::time::Duration;
 
 use futures_util::SinkExt;
 use magpie_proto::{Body, Frame, pb};
-use magpie_types::{ConvId, Seq};
+use magpie_types::{ConvId, RoomId, Seq};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
@@ -49,6 +54,7 @@ mod deliver;
 mod inbound;
 mod io;
 mod notices;
+mod rooms;
 
 use io::{
     EventQueue, attempt_done, has_capacity, next_frame, sleep_until_some, unix_ms, write_out,
@@ -82,6 +88,15 @@ pub(crate) enum Command {
     },
     /// Fire and forget: written on the current connection, if any.
     Typing(pb::Typing),
+    /// Join a live room (and keep it joined across reconnects).
+    JoinRoom {
+        room: RoomId,
+        /// Messages after this seq, if the client does not know the room yet.
+        since: Seq,
+        reply: rooms::JoinReply,
+    },
+    /// Stop following a live room (it is being left).
+    ForgetRoom(RoomId),
     Close {
         done: oneshot::Sender<()>,
     },
@@ -116,6 +131,10 @@ enum Inflight {
     Pull(ConvId),
     /// The presence subscription, sent again on a new connection.
     Presence,
+    /// A join of a live room, asking for messages after `since`.
+    RoomJoin { room: RoomId, since: Seq },
+    /// A fetch of a live room's gap.
+    RoomFetch(RoomId),
 }
 
 /// An authenticated connection and its bookkeeping.
@@ -161,6 +180,8 @@ pub(crate) struct Driver {
     inbox: SharedInbox,
     outbox: Outbox,
     presence: PresenceSubscription,
+    /// The live rooms the application joined.
+    rooms: HashMap<RoomId, rooms::Room>,
     session: Option<Session>,
     attempt: Option<AttemptFuture>,
     retry_at: Option<Instant>,
@@ -198,6 +219,7 @@ impl Driver {
             inbox: channels.inbox,
             outbox: Outbox::default(),
             presence: PresenceSubscription::default(),
+            rooms: HashMap::new(),
             session: None,
             attempt: None,
             retry_at: None,
@@ -322,6 +344,8 @@ impl Driver {
             );
         }
         self.session = Some(session);
+        // Presence in live rooms is per connection too.
+        self.rejoin_rooms(now);
         self.attempts = 0;
         self.refused_token = None;
         self.max_message_bytes = e.session.max_message_bytes;
@@ -368,6 +392,7 @@ impl Driver {
             }
         }
         self.orderer.connection_lost();
+        self.rooms_connection_lost();
         Some(session.token)
     }
 
@@ -394,6 +419,7 @@ impl Driver {
             self.refuse(command, &error);
         }
         self.outbox.fail_all(&error);
+        self.fail_room_joins(&error);
         if let Some(ready) = self.ready.take() {
             let _ = ready.send(Err(error.clone()));
         }
@@ -425,7 +451,10 @@ impl Driver {
             Command::Cursors { reply } => {
                 let _ = reply.send(self.orderer.cursors());
             }
-            Command::Typing(_) => {}
+            Command::Typing(_) | Command::ForgetRoom(_) => {}
+            Command::JoinRoom { reply, .. } => {
+                let _ = reply.send(Err(error.clone()));
+            }
             Command::Close { done } => self.close_waiters.push(done),
         }
     }
@@ -464,6 +493,10 @@ impl Driver {
             };
             s.request(Inflight::Pull(conv), Body::Pull(pull), now);
         }
+        self.pump_rooms(now);
+        let Some(s) = self.session.as_mut() else {
+            return;
+        };
         if s.sync.poll_complete(&self.orderer) {
             self.failures = 0;
             self.events.emit(Event::SyncComplete);
@@ -486,10 +519,15 @@ impl Driver {
             }
             at
         });
-        [self.outbox.next_timer(), self.retry_at, session]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.outbox.next_timer(),
+            self.retry_at,
+            session,
+            self.next_room_timer(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn on_wake(&mut self, now: Instant) {
@@ -543,10 +581,18 @@ impl Driver {
                         message: format!(
                             "content is {size} bytes; the server accepts at most {max} (checked locally)"
                         ),
+                        retry_after: None,
                     });
                     return;
                 }
-                let deadline = self.config.send_timeout.map(|t| Instant::now() + t);
+                let timeout = match &outgoing {
+                    // A live room is now: a HIGH message is not retried for ever.
+                    Outgoing::Room { draft, .. } => {
+                        Some(draft.timeout.unwrap_or(self.config.request_timeout))
+                    }
+                    _ => self.config.send_timeout,
+                };
+                let deadline = timeout.map(|t| Instant::now() + t);
                 self.outbox.add_send(outgoing, deadline);
             }
             Command::Query {
@@ -563,6 +609,8 @@ impl Driver {
                         .push_back(magpie_proto::frame(0, Body::Typing(typing)));
                 }
             }
+            Command::JoinRoom { room, since, reply } => self.join_room(room, since, reply),
+            Command::ForgetRoom(room) => self.forget_room(&room),
             Command::Close { done } => {
                 self.close_waiters.push(done);
                 self.stop(ClientError::Closed);

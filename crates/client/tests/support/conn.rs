@@ -16,7 +16,9 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_util::codec::Framed;
 
-use super::{Conn, Ctl, Mode, Shared, State, append, conv_of, fan_out, groups, lists, ops, people};
+use super::{
+    Conn, Ctl, Mode, Shared, State, append, conv_of, fan_out, groups, lists, ops, people, rooms,
+};
 
 // ---- transports ------------------------------------------------------------------------
 
@@ -193,7 +195,11 @@ async fn serve(mut wire: Wire, shared: Arc<Shared>) {
         };
         run(wire, &mut rx, &shared, &who).await;
     }
-    shared.lock().conns.remove(&conn_id);
+    {
+        let mut st = shared.lock();
+        st.conns.remove(&conn_id);
+        rooms::disconnect(&mut st, conn_id);
+    }
     shared.bump();
 }
 
@@ -309,6 +315,12 @@ fn handle(f: Frame, shared: &Shared, who: &Who) -> (Vec<Frame>, Next) {
             vec![people::on_social(&mut st, id, req, &who.user)],
             Next::Continue,
         ),
+        Body::Room(req) => (vec![rooms::on_room(&mut st, id, req, who)], Next::Continue),
+        Body::RoomSend(req) => rooms::on_send(&mut st, id, req, who),
+        Body::RoomAck(ack) => {
+            rooms::on_ack(&mut st, ack, who);
+            (vec![], Next::Continue)
+        }
         Body::History(req) => {
             let log = st.logs.get(&req.conversation).cloned().unwrap_or_default();
             let before = if req.before_seq == 0 {

@@ -8,7 +8,7 @@
 //! name the seqs a user may not see as hidden ranges; read positions, settings and the
 //! conversation list's unread state (`lists`); message operations (recall, edit, react,
 //! deduplicated by client message id like sends) and delete for me (`ops`); typing,
-//! presence subscriptions, profiles, friends and blocks (`people`).
+//! presence subscriptions, profiles, friends and blocks (`people`); live rooms (`rooms`).
 //! Knobs let a test cut a connection mid-frame, refuse connections, fail sends, stay silent.
 //! Everything it sees is recorded, and [`FakeServer::wait`] awaits a condition on that record
 //! (no sleeps).
@@ -20,6 +20,9 @@ mod groups;
 mod lists;
 mod ops;
 mod people;
+mod rooms;
+
+pub use rooms::FakeRoom;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -96,6 +99,16 @@ pub struct State {
     pub friends: BTreeSet<(String, String)>,
     /// Blocks: (blocker, blocked).
     pub blocks: BTreeSet<(String, String)>,
+    /// Live rooms by id.
+    pub rooms: BTreeMap<String, FakeRoom>,
+    /// Every room join: (user, room, since_seq).
+    pub room_joins: Vec<(String, String, u64)>,
+    /// Every room fetch: (user, room, since_seq).
+    pub room_fetches: Vec<(String, String, u64)>,
+    /// Every RoomSend: (user, client_msg_id, priority).
+    pub room_sends: Vec<(String, String, i32)>,
+    /// Every RoomAck: (user, room, seq).
+    pub room_acks: Vec<(String, String, u64)>,
 
     /// Store the next send (or message op), then write half of its ack frame and close the
     /// connection.
@@ -105,6 +118,12 @@ pub struct State {
     /// Answer the next sends (and message ops) with these errors (in order) without storing
     /// them.
     pub fail_next_sends: Vec<ErrorCode>,
+    /// Answer the next room sends with these errors (popped from the end) without sending
+    /// them (SLOW_MODE comes with a retry_after of 1.5 s).
+    pub fail_next_room_sends: Vec<ErrorCode>,
+    /// Accept the next room send, then write half of its ack frame and close the
+    /// connection.
+    pub cut_next_room_ack: bool,
     /// Heartbeat announced in HelloOk.
     pub heartbeat_ms: u32,
     /// Do not answer pings (a server that went silent).
@@ -281,6 +300,76 @@ impl FakeServer {
     pub fn fatal_error(&self, user: &str, code: ErrorCode) {
         let f = error_frame(0, code, "fatal");
         self.to_user(user, || Ctl::Frame(Box::new(f.clone())));
+    }
+
+    /// Creates a live room owned by `owner`.
+    pub fn create_room(&self, room: &str, owner: &str) {
+        let r = FakeRoom {
+            name: room.to_owned(),
+            owner: owner.to_owned(),
+            ..FakeRoom::default()
+        };
+        self.shared.lock().rooms.insert(room.to_owned(), r);
+        self.shared.bump();
+    }
+
+    /// Appends a message to a room (HIGH: numbered and logged) without sending it.
+    pub fn room_store(&self, room: &str, from: &str, text: &str, high: bool) -> pb::RoomMessage {
+        let mut st = self.shared.lock();
+        st.next_msg_id += 1;
+        let msg_id = st.next_msg_id;
+        let m = st
+            .rooms
+            .get_mut(room)
+            .unwrap()
+            .store(msg_id, from, text, high);
+        drop(st);
+        self.shared.bump();
+        m
+    }
+
+    /// Evicts a room's log up to `seq`.
+    pub fn room_evict(&self, room: &str, seq: u64) {
+        self.shared
+            .lock()
+            .rooms
+            .get_mut(room)
+            .unwrap()
+            .evict_through(seq);
+    }
+
+    /// Sends a RoomBatch to every connection of `user`.
+    pub fn room_batch(&self, user: &str, room: &str, messages: Vec<pb::RoomMessage>) {
+        let f = frame(
+            0,
+            Body::RoomBatch(pb::RoomBatch {
+                room: room.to_owned(),
+                messages,
+            }),
+        );
+        self.to_user(user, || Ctl::Frame(Box::new(f.clone())));
+    }
+
+    /// The seqs `user` acknowledged for `room`, in order.
+    pub fn room_acks(&self, user: &str, room: &str) -> Vec<u64> {
+        self.shared
+            .lock()
+            .room_acks
+            .iter()
+            .filter(|(u, r, _)| u == user && r == room)
+            .map(|(_, _, seq)| *seq)
+            .collect()
+    }
+
+    /// The `since_seq` of every join of `room` by `user`, in order.
+    pub fn room_joins(&self, user: &str, room: &str) -> Vec<u64> {
+        self.shared
+            .lock()
+            .room_joins
+            .iter()
+            .filter(|(u, r, _)| u == user && r == room)
+            .map(|(_, _, since)| *since)
+            .collect()
     }
 
     /// Connections currently open for `user`.

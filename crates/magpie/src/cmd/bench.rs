@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use magpie_bench::{Common, ConnectOptions, P2pOptions, Target, Transport, WorkerCommand};
+use magpie_bench::{
+    Common, ConnectOptions, P2pOptions, RoomOptions, Target, Transport, WorkerCommand,
+};
 use magpie_types::AppId;
 
 use crate::cli::{BenchArgs, BenchCommonArgs, BenchScenario};
@@ -36,6 +38,23 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 drain: seconds("--drain", a.drain)?,
             };
             serde_json::to_string(&magpie_bench::p2p::run(&common, &opts).await?)?
+        }
+        BenchScenario::Room(a) => {
+            let common = common(&a.common)?;
+            let opts = RoomOptions {
+                members: a.members,
+                senders: a.senders,
+                rate: a.rate,
+                high_every: a.high_every,
+                low_share: a.low_share,
+                duration: seconds("--duration-s", a.duration_s)?,
+                grace: seconds("--grace-s", a.grace_s)?,
+                budget: a.budget,
+                room_send_rate: a.room_send_rate,
+                size: a.size,
+                metrics_url: a.metrics_url,
+            };
+            serde_json::to_string(&magpie_bench::room::run(&common, &opts).await?)?
         }
     };
     println!("{line}");

@@ -3,7 +3,10 @@
 //! `msg_id` is printed as a string: it is a 64-bit integer, beyond the 53 bits a JSON number
 //! keeps exactly in JavaScript and jq.
 
-use magpie_client::{ConversationInfo, GroupChange, GroupInfo, GroupMember, Message, SendAck};
+use magpie_client::{
+    ConversationInfo, GroupChange, GroupInfo, GroupMember, Message, RoomInfo, RoomMessage,
+    RoomSendAck, SendAck,
+};
 use serde_json::{Value, json};
 
 /// A received message.
@@ -90,6 +93,54 @@ pub fn ack(a: &SendAck) -> Value {
         "msg_id": a.msg_id.to_string(),
         "client_msg_id": a.client_msg_id.as_str(),
         "server_time_ms": a.server_time,
+        "duplicate": a.duplicate,
+    })
+}
+
+/// A live room.
+pub fn room(r: &RoomInfo) -> Value {
+    json!({
+        "room": r.room.as_str(),
+        "name": r.name,
+        "owner": r.owner.as_ref().map(|o| o.as_str()),
+        "admins": r.admins.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
+        "online": r.online,
+        "connections": r.connections,
+        "last_seq": r.last_seq,
+        "closed": r.closed,
+        "settings": {
+            "budget_per_s": r.settings.budget_per_s,
+            "slow_mode_ms": r.settings.slow_mode_ms,
+            "send_rate_per_s": r.settings.send_rate_per_s,
+            "mute_all": r.settings.mute_all,
+            "members_may_send_high": r.settings.members_may_send_high,
+        },
+    })
+}
+
+/// A live-room message; `seq` only for HIGH ones.
+pub fn room_message(m: &RoomMessage) -> Value {
+    let mut v = json!({
+        "room": m.room.as_str(),
+        "priority": m.priority.name(),
+        "from": m.from.as_str(),
+        "text": m.text(),
+        "msg_id": m.msg_id.to_string(),
+    });
+    if let (Some(seq), Some(map)) = (m.seq, v.as_object_mut()) {
+        map.insert("seq".into(), seq.into());
+    }
+    v
+}
+
+/// A live-room send ack (`seq` is null for NORMAL and LOW).
+pub fn room_ack(a: &RoomSendAck) -> Value {
+    json!({
+        "room": a.room.as_str(),
+        "msg_id": a.msg_id.to_string(),
+        "seq": a.seq,
+        "priority": a.priority.name(),
+        "client_msg_id": a.client_msg_id.as_str(),
         "duplicate": a.duplicate,
     })
 }

@@ -7,6 +7,7 @@ pub mod conversations;
 pub mod group;
 pub mod json;
 pub mod read;
+pub mod room;
 pub mod send;
 pub mod serve;
 pub mod tail;
@@ -23,6 +24,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tail(a) => tail::run(a).await,
         Command::Chat(a) => chat::run(a).await,
         Command::Group(a) => group::run(a).await,
+        Command::Room(a) => room::run(a).await,
         Command::Conversations(a) => conversations::run(a).await,
         Command::Read(a) => read::run(a).await,
         Command::Bench(a) => bench::run(a).await,
