@@ -16,6 +16,9 @@ MESSAGES=${MESSAGES:-200}
 RATE=${RATE:-2000}
 RATE_MESSAGES=${RATE_MESSAGES:-20}
 HOLD=${HOLD:-5}
+ROOM_MEMBERS=${ROOM_MEMBERS:-15000}
+ROOM_RATE=${ROOM_RATE:-1000}
+ROOM_BUDGET=${ROOM_BUDGET:-40}
 
 cargo build --release -p magpie
 BIN=target/release/magpie
@@ -53,6 +56,7 @@ start_server() {
         sleep 0.1
     done
     TCP_URL=$(sed -n 's/.*"tcp":"\([^"]*\)".*/\1/p' "$dir/out")
+    HTTP_ADDR=$(sed -n 's/.*"http":"\([^"]*\)".*/\1/p' "$dir/out")
     WS_URL=$(sed -n 's/.*"ws":"\([^"]*\)".*/\1/p' "$dir/out")
     if [[ -z "$TCP_URL" || -z "$WS_URL" ]]; then
         echo "the server did not start:" >&2
@@ -70,6 +74,7 @@ run() {
     args=("${args[@]//@TCP@/$TCP_URL}")
     args=("${args[@]//@WS@/$WS_URL}")
     args=("${args[@]//@PID@/$SERVER_PID}")
+    args=("${args[@]//@METRICS@/$HTTP_ADDR/metrics}")
     echo "== $name: magpie bench ${args[*]}" >&2
     local line
     line=$("$BIN" bench "${args[@]}")
@@ -84,6 +89,8 @@ run "connect tcp" connect --server @TCP@ --connections "$CONNECTIONS" --hold "$H
 run "connect ws" connect --server @WS@ --connections "$CONNECTIONS" --hold "$HOLD" --server-pid @PID@
 run "p2p max" p2p --server @TCP@ --pairs "$PAIRS" --messages "$MESSAGES"
 run "p2p rate" p2p --server @TCP@ --pairs "$PAIRS" --messages "$RATE_MESSAGES" --rate "$RATE"
+run "room" room --server @TCP@ --metrics-url @METRICS@ --members "$ROOM_MEMBERS" --senders 50 \
+    --rate "$ROOM_RATE" --high-every 20 --duration-s 10 --budget "$ROOM_BUDGET" --per-worker 7500 --timeout 120
 
 field() { sed -n "s/.*\"$2\":\"\{0,1\}\([^,\"}]*\).*/\1/p" <<<"$1"; }
 
@@ -94,6 +101,9 @@ while IFS='|' read -r name line; do
     case $name in
     connect*)
         echo "| $name | $(field "$line" connections) | $(field "$line" connect_rate_per_s) | $(field "$line" rss_per_conn_bytes) | | | | | | $(field "$line" failed) |"
+        ;;
+    room*)
+        echo "| $name ($(field "$line" members) members) | | | | $(field "$line" deliveries_per_s) deliveries/s | | $(field "$line" deliver_p50_ms) / $(field "$line" deliver_p99_ms) | HIGH $(field "$line" high_lost) lost, max $(field "$line" high_max_ms) ms | | $(field "$line" failed) |"
         ;;
     p2p*)
         echo "| $name | | | | $(field "$line" msgs_per_s) | $(field "$line" ack_p50_ms) / $(field "$line" ack_p99_ms) | $(field "$line" deliver_p50_ms) / $(field "$line" deliver_p99_ms) | $(field "$line" lost) | $(field "$line" dups) | $(field "$line" failed) |"
