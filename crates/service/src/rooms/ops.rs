@@ -191,11 +191,17 @@ impl Service {
             None => RoomId::new(format!("r{:x}", self.next_id(now)))
                 .map_err(|e| ServiceError::new(ErrorKind::Internal, e.to_string()))?,
         };
-        if self.room(&ctx.app, &id).await.is_ok() {
-            return Err(ServiceError::new(
-                ErrorKind::AlreadyExists,
-                "a room with this id exists",
-            ));
+        // Only a definite "no such room" lets the create go on: a store failure must not
+        // read as absence and overwrite an existing room.
+        match self.room(&ctx.app, &id).await {
+            Ok(_) => {
+                return Err(ServiceError::new(
+                    ErrorKind::AlreadyExists,
+                    "a room with this id exists",
+                ));
+            }
+            Err(e) if e.kind == ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
         }
         let mut record = RoomRecord {
             owner: ctx.user.to_string(),
