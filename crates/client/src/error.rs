@@ -60,6 +60,10 @@ pub enum ErrorCode {
     Banned,
     /// The live room is in slow mode and the sender spoke too recently.
     SlowMode,
+    /// The content filter or the app's before-send hook refused the message.
+    ContentRejected,
+    /// The change was based on an out-of-date version.
+    Conflict,
     /// A code this SDK does not know (or 0, unspecified).
     Unknown(i32),
 }
@@ -93,6 +97,8 @@ impl ErrorCode {
             Ok(W::WindowClosed) => Self::WindowClosed,
             Ok(W::Banned) => Self::Banned,
             Ok(W::SlowMode) => Self::SlowMode,
+            Ok(W::ContentRejected) => Self::ContentRejected,
+            Ok(W::Conflict) => Self::Conflict,
             Ok(W::Unspecified) | Err(_) => Self::Unknown(code),
         }
     }
@@ -124,6 +130,8 @@ impl ErrorCode {
             Self::WindowClosed => "WINDOW_CLOSED",
             Self::Banned => "BANNED",
             Self::SlowMode => "SLOW_MODE",
+            Self::ContentRejected => "CONTENT_REJECTED",
+            Self::Conflict => "CONFLICT",
             Self::Unknown(_) => "UNKNOWN",
         }
     }
@@ -145,6 +153,8 @@ impl ErrorCode {
                 | Self::Blocked
                 | Self::WindowClosed
                 | Self::Banned
+                | Self::ContentRejected
+                | Self::Conflict
         )
     }
 

@@ -21,6 +21,11 @@ pub struct Claims {
     pub dev: String,
     /// Issued at, Unix seconds.
     pub iat: u64,
+    /// Issued at, Unix ms (optional, more precise than `iat`): revocation compares issue
+    /// times, and a token minted in the same second as a revocation must not be caught by
+    /// it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub iat_ms: u64,
     /// Expires at, Unix seconds.
     pub exp: u64,
 }
@@ -36,6 +41,12 @@ pub struct Identity {
     pub device: DeviceId,
     /// When the token expires, Unix seconds.
     pub expires_at: u64,
+    /// When the token was issued, Unix ms (from `iat_ms`, else `iat` × 1000).
+    pub issued_at_ms: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// Why a token was refused.
@@ -72,6 +83,26 @@ pub fn mint(
     now_secs: u64,
     ttl_secs: u64,
 ) -> Result<String, MintError> {
+    mint_at_ms(
+        app,
+        secret,
+        user,
+        device,
+        now_secs.saturating_mul(1000),
+        ttl_secs,
+    )
+}
+
+/// Mints a token like [`mint`], recording the issue time to the millisecond.
+pub fn mint_at_ms(
+    app: &AppId,
+    secret: &[u8],
+    user: &UserId,
+    device: &DeviceId,
+    now_ms: u64,
+    ttl_secs: u64,
+) -> Result<String, MintError> {
+    let now_secs = now_ms / 1000;
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some(app.to_string());
     let claims = Claims {
@@ -79,6 +110,7 @@ pub fn mint(
         sub: user.to_string(),
         dev: device.to_string(),
         iat: now_secs,
+        iat_ms: now_ms,
         exp: now_secs.saturating_add(ttl_secs),
     };
     Ok(jsonwebtoken::encode(
@@ -141,6 +173,11 @@ fn identity(app: AppId, c: Claims, now_secs: u64) -> Result<Identity, AuthError>
         user: UserId::new(c.sub).map_err(|_| AuthError::Malformed)?,
         device: DeviceId::new(c.dev).map_err(|_| AuthError::Malformed)?,
         expires_at: c.exp,
+        issued_at_ms: if c.iat_ms > 0 {
+            c.iat_ms
+        } else {
+            c.iat.saturating_mul(1000)
+        },
     })
 }
 
@@ -217,6 +254,7 @@ mod tests {
             sub: "x".into(),
             dev: "x".into(),
             iat: 0,
+            iat_ms: 0,
             exp: 1,
         };
         let t = jsonwebtoken::encode(h, &claims, &EncodingKey::from_secret(b"z")).unwrap();

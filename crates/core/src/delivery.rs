@@ -55,6 +55,8 @@ struct Pending<P> {
     payload: P,
     attempts: u32,
     deadline: u64,
+    /// When it was first pushed (for the push-to-ack latency).
+    first_push: u64,
 }
 
 /// Unacknowledged pushes of one connection.
@@ -98,6 +100,7 @@ impl<P: Clone> DeliveryTracker<P> {
                 payload,
                 attempts: 1,
                 deadline,
+                first_push: now,
             },
         );
         self.queue.push_back((deadline, key));
@@ -106,11 +109,17 @@ impl<P: Clone> DeliveryTracker<P> {
 
     /// Records the device's ack. Returns whether the message was pending.
     pub fn on_ack(&mut self, conv: &ConvId, seq: Seq) -> bool {
-        let removed = self.pending.remove(&(conv.clone(), seq)).is_some();
+        self.take_ack(conv, seq).is_some()
+    }
+
+    /// Records the device's ack like [`Self::on_ack`]; returns when the acknowledged
+    /// message was first pushed, if it was pending.
+    pub fn take_ack(&mut self, conv: &ConvId, seq: Seq) -> Option<u64> {
+        let removed = self.pending.remove(&(conv.clone(), seq));
         if self.pending.is_empty() {
             self.queue.clear();
         }
-        removed
+        removed.map(|p| p.first_push)
     }
 
     /// What is due at `now`.

@@ -28,6 +28,10 @@ pub enum ErrorKind {
     Banned,
     /// The live room is in slow mode and the sender spoke too recently.
     SlowMode,
+    /// The content filter or the app's before-send hook refused the message.
+    ContentRejected,
+    /// The change was based on an out-of-date version.
+    Conflict,
     /// Temporarily unable to serve; retry (with the same client_msg_id for sends).
     Unavailable,
     /// A bug or an unexpected failure.
@@ -50,6 +54,8 @@ impl ErrorKind {
                 | Self::Blocked
                 | Self::WindowClosed
                 | Self::Banned
+                | Self::ContentRejected
+                | Self::Conflict
         )
     }
 }

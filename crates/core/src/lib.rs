@@ -19,6 +19,7 @@
 pub mod auth;
 pub mod delivery;
 pub mod error;
+pub mod filter;
 pub mod group_rules;
 pub mod limits;
 pub mod membership;

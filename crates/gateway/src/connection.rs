@@ -70,6 +70,19 @@ pub async fn serve(
         tx,
         cancel.clone(),
     );
+    // A revocation that landed between the check in the handshake and the registration
+    // found no connection to close: check again now that this one is registered.
+    if service.admit(&hello.identity).await.is_err() {
+        service.sessions().unregister(&ctx);
+        let f = error_frame(
+            hello.request_id,
+            ErrorCode::Unauthenticated,
+            "this token was revoked",
+        );
+        let mut sink = sink;
+        send_close(&mut sink, &config, f).await;
+        return;
+    }
     tracing::debug!(conn = ctx.conn_id, app = %ctx.app, user = %ctx.user, device = %ctx.device, "authenticated");
     spawn_presence(&service, &ctx, true);
     let ok = frame(
@@ -109,6 +122,7 @@ pub async fn serve(
 
 struct Hello {
     request_id: u64,
+    identity: magpie_core::auth::Identity,
     app: magpie_types::AppId,
     user: UserId,
     device: magpie_types::DeviceId,
@@ -174,15 +188,28 @@ async fn handshake(
             return None;
         }
     };
+    if let Err(e) = service.admit(&identity).await {
+        let frame = match e.kind {
+            // A disabled user or a revoked token: the same code as a bad token, so the
+            // client stops reconnecting with it.
+            magpie_core::ErrorKind::Forbidden => {
+                error_frame(request_id, ErrorCode::Unauthenticated, e.message)
+            }
+            _ => wire::service_error(request_id, &e),
+        };
+        send_close(sink, config, frame).await;
+        return None;
+    }
     if let Err(e) = service.ensure_user(&identity.app, &identity.user).await {
         send_close(sink, config, wire::service_error(request_id, &e)).await;
         return None;
     }
     Some(Hello {
         request_id,
-        app: identity.app,
-        user: identity.user,
-        device: identity.device,
+        app: identity.app.clone(),
+        user: identity.user.clone(),
+        device: identity.device.clone(),
+        identity,
     })
 }
 
@@ -296,11 +323,16 @@ impl Session {
         first: Outbound,
         rx: &mut mpsc::Receiver<Outbound>,
     ) -> Result<(), End> {
+        metrics::histogram!("magpie_outbound_queue_depth").record(rx.len() as f64);
         let mut item = Some(first);
         let mut fed = 0;
         while let Some(current) = item.take() {
             match current {
                 Outbound::Message(d) => {
+                    // Accepted (durable) to written to this device's socket.
+                    metrics::histogram!("magpie_delivery_seconds").record(
+                        self.service.now_ms().saturating_sub(d.msg.server_time) as f64 / 1000.0,
+                    );
                     let bytes = d
                         .encoded
                         .get_or_init(|| encode_frame(&wire::push(&d.msg)))
@@ -453,9 +485,15 @@ impl Session {
                 self.reply(pong).await
             }
             Body::PushAck(ack) => {
+                let now = self.now();
                 for d in ack.delivered {
-                    if let Ok(conv) = ConvId::parse(&d.conversation) {
-                        self.tracker.on_ack(&conv, d.seq);
+                    if let Ok(conv) = ConvId::parse(&d.conversation)
+                        && let Some(pushed) = self.tracker.take_ack(&conv, d.seq)
+                    {
+                        // Push to device ack: the delivery half of a message's trip (the
+                        // send half is `magpie_send_seconds`, request to durable ack).
+                        metrics::histogram!("magpie_delivery_ack_seconds")
+                            .record(now.saturating_sub(pushed) as f64 / 1000.0);
                     }
                 }
                 Ok(())

@@ -35,6 +35,8 @@ pub fn error_code(kind: ErrorKind) -> ErrorCode {
         ErrorKind::WindowClosed => ErrorCode::WindowClosed,
         ErrorKind::Banned => ErrorCode::Banned,
         ErrorKind::SlowMode => ErrorCode::SlowMode,
+        ErrorKind::ContentRejected => ErrorCode::ContentRejected,
+        ErrorKind::Conflict => ErrorCode::Conflict,
         ErrorKind::Unavailable => ErrorCode::Unavailable,
         _ => ErrorCode::Internal,
     }

@@ -1,6 +1,13 @@
 //! Magpie's service layer: async orchestration around the sans-I/O core.
 //!
-//! - [`apps`]: the tenants and their secrets ([`AppRegistry`]).
+//! - [`apps`]: the tenants, their secrets and run-time settings ([`AppRegistry`]), kept
+//!   durably (`apps::admin`).
+//! - [`accounts`]: users as the server API manages them: create, import, disable, delete,
+//!   tokens and their revocation.
+//! - [`hooks`]: the seam to the app's backend: webhook events and the before-send hook.
+//! - [`idempotency`]: remembered answers to server-API writes (`Idempotency-Key`).
+//! - [`screening`]: what a message passes before it is stored: the word filter, then the
+//!   before-send hook.
 //! - [`sessions`]: who is online on which connection ([`SessionRegistry`]), with bounded
 //!   per-connection outbound queues.
 //! - [`messaging`]: [`Service`] and 1:1 sends.
@@ -19,14 +26,18 @@
 //! The service knows nothing of sockets or wire formats: the gateway converts frames to the
 //! calls here and [`sessions::Outbound`] items back to frames.
 
+pub mod accounts;
 pub mod apps;
 pub mod clock;
 pub mod conversations;
 pub mod error;
 pub mod groups;
+pub mod hooks;
+pub mod idempotency;
 pub mod messaging;
 pub mod ops;
 pub mod rooms;
+pub mod screening;
 pub mod sessions;
 pub mod signals;
 pub mod social;

@@ -6,7 +6,7 @@
 //! already stored message returns the original ack and fans out nothing: devices that missed
 //! the original push sync it by seq.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
 use magpie_core::auth::{self, AuthError, Identity};
@@ -23,7 +23,9 @@ use crate::apps::AppRegistry;
 use crate::clock::Clock;
 use crate::error::ServiceError;
 use crate::groups::state::GroupCache;
+use crate::hooks::Hooks;
 use crate::sessions::{Delivery, Outbound, SessionCtx, SessionRegistry};
+use magpie_store::records::AccountRecord;
 
 /// Settings of the service.
 #[derive(Debug, Clone)]
@@ -73,6 +75,14 @@ pub struct Service {
     pub(crate) room_config: crate::rooms::RoomConfig,
     /// Users known to exist, so a send checks the store only once per recipient.
     known_users: Mutex<HashSet<(AppId, UserId)>>,
+    /// Account records read so far (see `accounts`), so a login costs a map lookup.
+    pub(crate) accounts: Mutex<HashMap<(AppId, UserId), Arc<AccountRecord>>>,
+    /// Serialises changes to the apps (`apps::admin`).
+    pub(crate) app_writes: tokio::sync::Mutex<()>,
+    /// Where the sweep of expired idempotent answers goes on, per app.
+    pub(crate) sweep_cursor: Mutex<HashMap<AppId, String>>,
+    /// Webhooks and the before-send hook, once the server installs them.
+    pub(crate) hooks: OnceLock<Arc<dyn Hooks>>,
     /// Per-user send rate (GCRA, lock-free per key); `None` when the limit is off.
     send_limiter: Option<DefaultKeyedRateLimiter<(AppId, UserId)>>,
 }
@@ -114,6 +124,10 @@ impl Service {
             signals: crate::signals::Signals::default(),
             block_free_apps: Mutex::new(HashSet::new()),
             known_users: Mutex::new(HashSet::new()),
+            accounts: Mutex::new(HashMap::new()),
+            app_writes: tokio::sync::Mutex::new(()),
+            hooks: OnceLock::new(),
+            sweep_cursor: Mutex::new(HashMap::new()),
         })
     }
 
@@ -144,9 +158,18 @@ impl Service {
 
     /// Verifies a user token against the apps' current secrets.
     pub fn authenticate(&self, token: &str) -> Result<Identity, AuthError> {
-        auth::verify(token, self.clock.now_ms() / 1000, |app| {
-            self.apps.secrets(app)
-        })
+        let now = self.clock.now_ms();
+        auth::verify(token, now / 1000, |app| self.apps.secrets(app, now))
+    }
+
+    /// Installs the webhook sender (once; later calls are ignored).
+    pub fn set_hooks(&self, hooks: Arc<dyn Hooks>) {
+        let _ = self.hooks.set(hooks);
+    }
+
+    /// Forgets that a user exists (it was deleted).
+    pub(crate) fn forget_user(&self, app: &AppId, user: &UserId) {
+        self.known_users.lock().remove(&(app.clone(), user.clone()));
     }
 
     /// Records that a user exists (on first login, or when seeding).
@@ -197,7 +220,17 @@ impl Service {
                 format!("no user {:?} in this app", v.recipient.as_str()),
             ));
         }
-        self.check_direct_allowed(from, &v.recipient).await?;
+        if !Self::is_system(from) {
+            self.check_direct_allowed(from, &v.recipient).await?;
+        }
+        let content = self
+            .screen(
+                from,
+                crate::screening::Target::User(&v.recipient),
+                v.client_msg_id.as_str(),
+                v.content,
+            )
+            .await?;
         let now = self.clock.now_ms();
         let msg_id = self.next_id(now);
         let outcome = self
@@ -209,7 +242,7 @@ impl Service {
                 from_user: from.user.clone(),
                 from_device: from.device.clone(),
                 client_msg_id: v.client_msg_id,
-                content: v.content,
+                content,
                 server_time: now,
                 parties: v.parties.clone(),
                 extras: EntryExtras {
@@ -236,6 +269,7 @@ impl Service {
                     .push_to_user(&from.app, party, Some(from.conn_id), &item);
             }
             metrics::counter!("magpie_pushes_queued_total").increment(queued as u64);
+            self.emit_sent(&from.app, outcome.message());
         }
         Ok(ack)
     }
@@ -305,7 +339,8 @@ impl Service {
         if self.known_users.lock().contains(&key) {
             return Ok(true);
         }
-        let exists = self.store.user_exists(app, user).await?;
+        let exists =
+            self.store.user_exists(app, user).await? && !self.account(app, user).await?.deleted;
         if exists {
             self.known_users.lock().insert(key);
         }
@@ -331,16 +366,8 @@ mod tests {
 
     fn service() -> Service {
         let apps = AppRegistry::new();
-        apps.upsert(AppConfig {
-            id: AppId::new("a").unwrap(),
-            name: "A".into(),
-            secrets: vec!["s".into()],
-            max_group_members: None,
-            max_super_group_members: None,
-            allow_strangers: true,
-            recall_window_ms: crate::apps::DEFAULT_RECALL_WINDOW_MS,
-            room_budget_per_s: None,
-        });
+        apps.upsert(AppConfig::new(AppId::new("a").unwrap(), "A", "s"))
+            .unwrap();
         Service::new(
             ServiceConfig {
                 node_id: 1,

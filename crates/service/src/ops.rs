@@ -69,6 +69,19 @@ impl Service {
     ) -> Result<OpAck, ServiceError> {
         self.check_send_rate(who)?;
         let (iv, role_admin, muted) = self.op_access(who, conv).await?;
+        // An edit's new text passes the same filter and hook as a new message.
+        let op = match op {
+            MessageOp::Edit(content) => MessageOp::Edit(
+                self.screen(
+                    who,
+                    crate::screening::Target::Conversation(conv),
+                    client_msg_id.as_str(),
+                    content,
+                )
+                .await?,
+            ),
+            other => other,
+        };
         // A retry returns the original answer, whatever changed since (the message may be
         // recalled by this very operation).
         if let Some(original) = self
@@ -211,6 +224,24 @@ impl Service {
         let entry = outcome.message().clone();
         if !duplicate {
             self.fan_out_entry(who, conv, &entry, &parties).await?;
+            let kind_name = match kind {
+                EntryKind::Recall => Some("message.recalled"),
+                EntryKind::Edit => Some("message.edited"),
+                _ => None,
+            };
+            if let Some(k) = kind_name {
+                self.emit(
+                    &who.app,
+                    k,
+                    format!("{k}:{}", entry.msg_id),
+                    serde_json::json!({
+                        "conversation": conv.to_string(),
+                        "seq": entry.reply_to,
+                        "by": who.user.as_str(),
+                        "op_seq": entry.seq,
+                    }),
+                );
+            }
             metrics::counter!("magpie_message_ops_total", "kind" => format!("{kind:?}"))
                 .increment(1);
         }

@@ -323,6 +323,38 @@ impl SessionRegistry {
         }
     }
 
+    /// Tells the connections of `user` (only those of `device`, if given) to go away and
+    /// not come back: the user was disabled, deleted or had their tokens revoked. A
+    /// connection whose queue is full is cancelled at once. Returns how many were told.
+    pub fn close_user(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        device: Option<&DeviceId>,
+        reason: &str,
+    ) -> usize {
+        let key = (app.clone(), user.clone());
+        let shard = self.shard(&key).lock();
+        let Some(list) = shard.get(&key) else {
+            return 0;
+        };
+        let mut n = 0;
+        for h in list
+            .iter()
+            .filter(|h| device.is_none_or(|d| &h.device == d))
+        {
+            let item = Outbound::GoAway {
+                reason: reason.to_owned(),
+                reconnect: false,
+            };
+            if h.tx.try_send(item).is_err() {
+                h.cancel.cancel();
+            }
+            n += 1;
+        }
+        n
+    }
+
     /// The outbound queue of one connection, if it is registered.
     pub fn sender_of(&self, ctx: &SessionCtx) -> Option<mpsc::Sender<Outbound>> {
         let key = (ctx.app.clone(), ctx.user.clone());

@@ -174,6 +174,7 @@ impl Service {
     pub async fn connected(&self, who: &SessionCtx) {
         if self.sessions.devices_of(&who.app, &who.user) == 1 {
             self.broadcast_presence(&who.app, &who.user).await;
+            self.emit_presence(who, "user.online");
         }
     }
 
@@ -187,7 +188,21 @@ impl Service {
                 .lock()
                 .insert((who.app.clone(), who.user.clone()), self.now_ms());
             self.broadcast_presence(&who.app, &who.user).await;
+            self.emit_presence(who, "user.offline");
         }
+    }
+
+    fn emit_presence(&self, who: &SessionCtx, kind: &'static str) {
+        if self.hooks.get().is_none() {
+            return;
+        }
+        let id = self.next_id(self.now_ms());
+        self.emit(
+            &who.app,
+            kind,
+            format!("{kind}:{id}"),
+            serde_json::json!({ "user": who.user.as_str(), "device": who.device.as_str() }),
+        );
     }
 
     fn unsubscribe_presence(&self, conn_id: u64) {

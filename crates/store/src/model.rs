@@ -112,6 +112,16 @@ pub enum Table {
     Rooms,
     /// Live-room moderation of one user (ban, mute), by `room:user`.
     RoomUsers,
+    /// Apps (tenants) with their secrets and settings, by app id; kept under the reserved
+    /// system app id (`_magpie`), since an app cannot be scoped by itself.
+    Apps,
+    /// User accounts made through the server API (disabled, deleted, token revocations),
+    /// by user.
+    Accounts,
+    /// Answers to REST writes made with an `Idempotency-Key`, by key.
+    Idempotency,
+    /// Webhook events not yet delivered, by event id.
+    WebhookOutbox,
 }
 
 impl Table {
@@ -130,6 +140,10 @@ impl Table {
             Self::Blocks => 10,
             Self::Rooms => 11,
             Self::RoomUsers => 12,
+            Self::Apps => 13,
+            Self::Accounts => 14,
+            Self::Idempotency => 15,
+            Self::WebhookOutbox => 16,
         }
     }
 }

@@ -180,6 +180,35 @@ pub struct RoomUserRecord {
     pub muted_until_ms: u64,
 }
 
+/// A user account's standing, written by the server API. A user with no record is an
+/// ordinary, enabled user (users also come into being at their first login).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AccountRecord {
+    /// Created through the API at this Unix ms (0: came into being at a login).
+    pub created_ms: u64,
+    /// Disabled: logins are refused and open connections closed; data is kept.
+    pub disabled: bool,
+    /// Deleted: like disabled, and the profile is gone; messages already sent stay in
+    /// their conversations.
+    pub deleted: bool,
+    /// Tokens issued before this Unix ms are refused (0: none revoked).
+    pub tokens_valid_from_ms: u64,
+    /// Per device: tokens for that device issued before this Unix ms are refused.
+    pub device_tokens_valid_from_ms: Vec<(String, u64)>,
+}
+
+impl AccountRecord {
+    /// Whether a token for `device` issued at `issued_ms` is still honoured.
+    pub fn token_valid(&self, device: &str, issued_ms: u64) -> bool {
+        if self.disabled || self.deleted || issued_ms < self.tokens_valid_from_ms {
+            return false;
+        }
+        self.device_tokens_valid_from_ms
+            .iter()
+            .all(|(d, from)| d != device || issued_ms >= *from)
+    }
+}
+
 /// The key of a live room.
 pub fn room_key(room: &RoomId) -> String {
     room.as_str().to_owned()

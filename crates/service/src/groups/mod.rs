@@ -211,7 +211,25 @@ impl Service {
                 other => ServiceError::from(other),
             })?;
         metrics::counter!("magpie_group_events_total").increment(1);
-        Ok(outcome.message().clone())
+        let msg = outcome.message();
+        if self.hooks.get().is_some() {
+            let mut data = serde_json::from_slice::<serde_json::Value>(&msg.content.body)
+                .unwrap_or(serde_json::Value::Null);
+            if let Some(obj) = data.as_object_mut() {
+                obj.insert(
+                    "group".into(),
+                    conv.to_string().trim_start_matches("g:").into(),
+                );
+                obj.insert("seq".into(), msg.seq.into());
+            }
+            self.emit(
+                &who.app,
+                "group.changed",
+                format!("group.changed:{}", msg.msg_id),
+                data,
+            );
+        }
+        Ok(msg.clone())
     }
 
     /// Pushes a group entry to every online device of every current member (and of

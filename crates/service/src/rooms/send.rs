@@ -60,12 +60,21 @@ impl Service {
         validate_content(self.limits(), &content)
             .map_err(|e| ServiceError::new(e.kind(), e.to_string()))?;
         let r = self.room(&ctx.app, room).await?;
-        if !r.has_member(ctx.conn_id) {
+        let system = Self::is_system(ctx);
+        if !system && !r.has_member(ctx.conn_id) {
             return Err(ServiceError::new(
                 ErrorKind::Forbidden,
                 "join the room before sending to it",
             ));
         }
+        let content = self
+            .screen(
+                ctx,
+                crate::screening::Target::Room(room),
+                client_msg_id.as_ref().map_or("", |c| c.as_str()),
+                content,
+            )
+            .await?;
         let now = self.now_ms();
         let (ack, schedule) = {
             let mut st = r.state.lock();
@@ -81,7 +90,7 @@ impl Service {
                 ));
             }
             let check = SendContext {
-                is_admin: is_admin(&st.record, &ctx.user),
+                is_admin: system || is_admin(&st.record, &ctx.user),
                 requested: priority,
                 members_may_send_high: settings.members_may_send_high,
                 mute_all: settings.mute_all,

@@ -37,17 +37,10 @@ pub async fn service(users: &[&str]) -> (Arc<Service>, Arc<TestClock>) {
 pub async fn service_with(users: &[&str], limits: Limits) -> (Arc<Service>, Arc<TestClock>) {
     let apps = AppRegistry::new();
     for id in ["a", "b"] {
-        apps.upsert(AppConfig {
-            id: app(id),
-            name: id.into(),
-            secrets: vec!["secret-secret-secret".into()],
-            max_group_members: None,
-            max_super_group_members: None,
-            // App `b` lets only friends message each other.
-            allow_strangers: id == "a",
-            recall_window_ms: magpie_service::apps::DEFAULT_RECALL_WINDOW_MS,
-            room_budget_per_s: None,
-        });
+        let mut config = AppConfig::new(app(id), id, "secret-secret-secret");
+        // App `b` lets only friends message each other.
+        config.settings.allow_strangers = id == "a";
+        apps.upsert(config).expect("valid app");
     }
     let clock = Arc::new(TestClock::default());
     let svc = Service::new(
