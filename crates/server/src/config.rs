@@ -14,6 +14,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use magpie_core::Limits;
 use magpie_core::delivery::DeliveryConfig;
 use magpie_gateway::GatewayConfig;
+use magpie_service::AppConfig;
+use magpie_types::AppId;
 use serde::{Deserialize, Serialize};
 
 /// Why the configuration could not be loaded.
@@ -63,8 +65,13 @@ pub struct Config {
     pub gateway: GatewaySettings,
     /// Live rooms.
     pub rooms: RoomsConfig,
-    /// Apps served besides the demo app.
+    /// Apps served besides the demo app (created in the store on first start; afterwards
+    /// managed through the admin API).
     pub apps: Vec<AppEntry>,
+    /// The server API's super-admin.
+    pub admin: AdminConfig,
+    /// Delivery of webhook events.
+    pub webhooks: WebhooksConfig,
     /// Milliseconds to wait for clients to leave on shutdown before closing them.
     pub shutdown_grace_ms: u64,
     /// Log format: "text" or "json".
@@ -85,6 +92,58 @@ pub struct Listen {
     pub tls_tcp: Option<SocketAddr>,
     /// WebSocket with TLS (needs `[tls]`).
     pub tls_ws: Option<SocketAddr>,
+    /// Internal HTTP listener: when set, `/metrics` and the admin API (`/v1/admin/...`)
+    /// are served here only, not on `http`.
+    pub internal: Option<SocketAddr>,
+}
+
+/// The server API's super-admin. Its `Debug` output redacts the key.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// The bearer key of `/v1/admin/...` (app management, settings). Empty: the admin API
+    /// is off. At least 16 bytes. `serve --demo` uses a public demo key when none is set.
+    pub key: String,
+}
+
+impl std::fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminConfig")
+            .field(
+                "key",
+                &if self.key.is_empty() {
+                    ""
+                } else {
+                    "[redacted]"
+                },
+            )
+            .finish()
+    }
+}
+
+/// Delivery of webhook events (per-app URLs are run-time settings).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// Attempts per event before it is dropped (and counted).
+    pub max_attempts: u32,
+    /// Wait before the first retry, ms; doubled per attempt.
+    pub initial_backoff_ms: u64,
+    /// Longest wait between attempts, ms.
+    pub max_backoff_ms: u64,
+    /// How long one delivery may take, ms.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 12,
+            initial_backoff_ms: 1_000,
+            max_backoff_ms: 300_000,
+            request_timeout_ms: 5_000,
+        }
+    }
 }
 
 /// Certificate chain and private key, PEM files.
@@ -229,6 +288,24 @@ fn recall_window() -> u64 {
     magpie_service::apps::DEFAULT_RECALL_WINDOW_MS
 }
 
+impl AppEntry {
+    /// The app as the service serves it.
+    pub fn to_app_config(&self) -> Result<AppConfig, ConfigError> {
+        let id = AppId::new(self.id.as_str())
+            .map_err(|e| ConfigError::Invalid(format!("apps: id {:?}: {e}", self.id)))?;
+        let mut app = AppConfig::new(id, self.name.clone(), self.secret.clone());
+        let s = &mut app.settings;
+        s.max_group_members = self.max_group_members;
+        s.max_super_group_members = self.max_super_group_members;
+        s.allow_strangers = self.allow_strangers;
+        s.recall_window_ms = self.recall_window_ms;
+        s.room_budget_per_s = self.room_budget_per_s;
+        s.validate()
+            .map_err(|e| ConfigError::Invalid(format!("apps: {:?}: {e}", self.id)))?;
+        Ok(app)
+    }
+}
+
 impl std::fmt::Debug for AppEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppEntry")
@@ -252,6 +329,8 @@ impl Default for Config {
             gateway: GatewaySettings::default(),
             rooms: RoomsConfig::default(),
             apps: Vec::new(),
+            admin: AdminConfig::default(),
+            webhooks: WebhooksConfig::default(),
             shutdown_grace_ms: 5_000,
             log_format: "text".into(),
         }
@@ -266,6 +345,7 @@ impl Default for Listen {
             http: Some(SocketAddr::from(([127, 0, 0, 1], 7780))),
             tls_tcp: None,
             tls_ws: None,
+            internal: None,
         }
     }
 }
@@ -322,7 +402,10 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "tls",
     "limits",
     "gateway",
+    "rooms",
     "apps",
+    "admin",
+    "webhooks",
     "shutdown_grace_ms",
     "log_format",
 ];
@@ -344,12 +427,35 @@ impl Config {
             .merge(Env::prefixed("MAGPIE_").split("__").filter(|k| {
                 // Only keys of this file: client-side variables such as MAGPIE_APP_SECRET
                 // or MAGPIE_SERVER share the prefix and must not fail the server's load.
-                let top = k.as_str().split("__").next().unwrap_or_default();
+                let top = k.as_str().split('.').next().unwrap_or_default();
                 TOP_LEVEL_KEYS.iter().any(|t| t.eq_ignore_ascii_case(top))
             }))
             .extract()?;
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// The admin key in force: the configured one, or the public demo key with `demo` (so
+    /// a local trial can manage apps with curl); `None` turns the admin API off.
+    pub fn effective_admin_key(&self) -> Option<String> {
+        if !self.admin.key.is_empty() {
+            Some(self.admin.key.clone())
+        } else if self.demo {
+            Some(crate::demo::DEMO_ADMIN_KEY.to_owned())
+        } else {
+            None
+        }
+    }
+
+    /// The webhook sender's settings.
+    pub fn webhook_config(&self) -> magpie_webhooks::WebhookConfig {
+        let w = &self.webhooks;
+        magpie_webhooks::WebhookConfig {
+            max_attempts: w.max_attempts,
+            initial_backoff: Duration::from_millis(w.initial_backoff_ms),
+            max_backoff: Duration::from_millis(w.max_backoff_ms),
+            request_timeout: Duration::from_millis(w.request_timeout_ms),
+        }
     }
 
     /// Parses a TOML string over the defaults (no environment), for tests and tools.
@@ -383,6 +489,13 @@ impl Config {
             return bad(
                 "gateway.heartbeat_interval_ms must be ≥ 100 and ack_timeout_ms ≥ 10".into(),
             );
+        }
+        if !self.admin.key.is_empty() && self.admin.key.len() < 16 {
+            return bad("admin.key must be empty (admin API off) or at least 16 bytes".into());
+        }
+        let w = &self.webhooks;
+        if w.max_attempts == 0 || w.initial_backoff_ms == 0 || w.request_timeout_ms == 0 {
+            return bad("webhooks: max_attempts, initial_backoff_ms and request_timeout_ms must be positive".into());
         }
         let r = &self.rooms;
         if r.default_budget_per_s == 0

@@ -11,21 +11,15 @@ use magpie_types::{AppId, ClientMsgId, Content, DeviceId};
 pub const DEMO_APP: &str = "demo";
 /// The demo app's well-known development secret.
 pub const DEMO_SECRET: &str = "magpie-demo-secret-not-for-production";
+/// The super-admin key `serve --demo` uses when `admin.key` is not set: public, like the
+/// demo secret, so a local trial can manage apps with curl. Never for production.
+pub const DEMO_ADMIN_KEY: &str = "magpie-demo-admin-key-not-for-production";
 /// The demo users.
 pub const DEMO_USERS: [&str; 3] = ["alice", "bob", "carol"];
 
 /// The demo app's configuration.
 pub fn app() -> AppConfig {
-    AppConfig {
-        id: id(DEMO_APP),
-        name: "Magpie demo".into(),
-        secrets: vec![DEMO_SECRET.into()],
-        max_group_members: None,
-        max_super_group_members: None,
-        allow_strangers: true,
-        recall_window_ms: magpie_service::apps::DEFAULT_RECALL_WINDOW_MS,
-        room_budget_per_s: None,
-    }
+    AppConfig::new(id(DEMO_APP), "Magpie demo", DEMO_SECRET)
 }
 
 /// Creates the demo users and sends carol's welcome messages (once).

@@ -119,4 +119,48 @@ fn describe() {
         "magpie_store_commit_failures_total",
         "Store commits that failed."
     );
+    describe_histogram!(
+        "magpie_delivery_seconds",
+        Unit::Seconds,
+        "From a message's durable acceptance to its push being written to a device."
+    );
+    describe_histogram!(
+        "magpie_delivery_ack_seconds",
+        Unit::Seconds,
+        "From a push's first write to the device's acknowledgement."
+    );
+    describe_histogram!(
+        "magpie_outbound_queue_depth",
+        "Items waiting in a connection's outbound queue when its writer wakes."
+    );
+    describe_counter!(
+        "magpie_room_dropped_total",
+        "Live-room deliveries dropped, by priority and reason (budget, queue_full)."
+    );
+    describe_counter!(
+        "magpie_webhook_deliveries_total",
+        "Webhook delivery attempts, by outcome (delivered, failed, dropped)."
+    );
+    describe_histogram!(
+        "magpie_webhook_delivery_seconds",
+        Unit::Seconds,
+        "Duration of one webhook delivery attempt."
+    );
+    describe_counter!(
+        "magpie_before_send_total",
+        "Before-send hook calls, by outcome (allow, reject, rewrite, timeout, error)."
+    );
+    describe_histogram!(
+        "magpie_before_send_seconds",
+        Unit::Seconds,
+        "Time a send waited for the before-send hook."
+    );
+    describe_counter!(
+        "magpie_filter_matches_total",
+        "Messages the word filter changed, by action (mask, reject)."
+    );
+    describe_counter!(
+        "magpie_http_requests_total",
+        "Server API requests, by method, route and status class."
+    );
 }

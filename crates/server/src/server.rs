@@ -5,11 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use magpie_api::ApiOptions;
 use magpie_gateway::{Gateway, Protocol, load_server_config};
-use magpie_service::{AppConfig, AppRegistry, Service, ServiceConfig, SystemClock};
+use magpie_service::{AppRegistry, Service, ServiceConfig, SystemClock};
 use magpie_store::{MemoryStore, Store};
 use magpie_store_embedded::{EmbeddedOptions, EmbeddedStore};
-use magpie_types::AppId;
+use magpie_webhooks::WebhookSender;
 use serde::Serialize;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinHandle;
@@ -37,6 +38,28 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
+/// Binds an HTTP listener and serves `app` on it until `stop`.
+async fn serve_http(
+    addr: SocketAddr,
+    app: axum::Router,
+    stop: CancellationToken,
+) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let bound = listener.local_addr()?;
+    let app = http::observe(app);
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "HTTP listener failed");
+        }
+    });
+    Ok((bound, task))
+}
+
 /// The addresses the listeners are bound to (useful with port 0).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Addrs {
@@ -50,6 +73,8 @@ pub struct Addrs {
     pub tls_tcp: Option<SocketAddr>,
     /// WebSocket with TLS.
     pub tls_ws: Option<SocketAddr>,
+    /// Internal HTTP (metrics, admin API), if configured.
+    pub internal: Option<SocketAddr>,
 }
 
 /// A running node.
@@ -60,7 +85,8 @@ pub struct Server {
     service: Arc<Service>,
     ready: Readiness,
     http_stop: CancellationToken,
-    http_task: Option<JoinHandle<()>>,
+    http_tasks: Vec<JoinHandle<()>>,
+    hooks: Arc<WebhookSender>,
     upkeep: JoinHandle<()>,
     grace: Duration,
 }
@@ -91,34 +117,37 @@ impl Server {
         config.validate()?;
         let metrics = crate::metrics::install();
         let apps = AppRegistry::new();
-        for a in &config.apps {
-            apps.upsert(AppConfig {
-                id: AppId::new(a.id.as_str())?,
-                name: a.name.clone(),
-                secrets: vec![a.secret.clone()],
-                max_group_members: a.max_group_members,
-                max_super_group_members: a.max_super_group_members,
-                allow_strangers: a.allow_strangers,
-                recall_window_ms: a.recall_window_ms,
-                room_budget_per_s: a.room_budget_per_s,
-            });
-        }
-        if config.demo {
-            apps.upsert(demo::app());
-        }
         let service = Arc::new(Service::new(
             ServiceConfig {
                 node_id: config.node_id,
                 limits: config.core_limits(),
                 rooms: config.room_config(),
             },
-            store,
+            store.clone(),
             apps,
             Arc::new(SystemClock),
         )?);
+        // Apps made through the admin API first; then the file's apps, each created in the
+        // store on first start (afterwards the stored app wins: see `Service::seed_app`).
+        service.load_apps().await.context("loading the apps")?;
+        for a in &config.apps {
+            service
+                .seed_app(a.to_app_config()?)
+                .await
+                .with_context(|| format!("serving app {:?}", a.id))?;
+        }
         if config.demo {
+            service
+                .seed_app(demo::app())
+                .await
+                .context("serving the demo app")?;
             demo::seed(&service).await.context("seeding the demo app")?;
         }
+        // After the apps are loaded: the sender resumes every app's undelivered events.
+        let hooks = WebhookSender::start(store, service.apps().clone(), config.webhook_config())
+            .await
+            .context("starting the webhook sender")?;
+        service.set_hooks(hooks.clone());
         let gateway = Gateway::new(service.clone(), config.gateway_config());
         let tls = match &config.tls {
             Some(t) => Some(load_server_config(&t.cert, &t.key)?),
@@ -140,25 +169,29 @@ impl Server {
         }
         let ready = Readiness::default();
         let http_stop = CancellationToken::new();
-        let http_task = match l.http {
-            Some(addr) => {
-                let listener = TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("binding {addr}"))?;
-                addrs.http = Some(listener.local_addr()?);
-                let app = http::router(ready.clone(), metrics.clone());
-                let stop = http_stop.clone();
-                Some(tokio::spawn(async move {
-                    let served = axum::serve(listener, app)
-                        .with_graceful_shutdown(async move { stop.cancelled().await })
-                        .await;
-                    if let Err(e) = served {
-                        tracing::error!(error = %e, "HTTP listener failed");
-                    }
-                }))
-            }
-            None => None,
+        let mut http_tasks = Vec::new();
+        let admin = ApiOptions {
+            admin_key: config.effective_admin_key(),
         };
+        // With an internal listener, metrics and the admin API live there only.
+        let internal_only = l.internal.is_some();
+        if let Some(addr) = l.http {
+            let mut app = http::router(ready.clone(), metrics.clone(), !internal_only)
+                .merge(magpie_api::app_router(service.clone()));
+            if !internal_only {
+                app = app.merge(magpie_api::admin_router(service.clone(), admin.clone()));
+            }
+            let (bound, task) = serve_http(addr, app, http_stop.clone()).await?;
+            addrs.http = Some(bound);
+            http_tasks.push(task);
+        }
+        if let Some(addr) = l.internal {
+            let app = http::router(ready.clone(), metrics.clone(), true)
+                .merge(magpie_api::admin_router(service.clone(), admin));
+            let (bound, task) = serve_http(addr, app, http_stop.clone()).await?;
+            addrs.internal = Some(bound);
+            http_tasks.push(task);
+        }
         let upkeep = {
             let service = service.clone();
             let stop = http_stop.clone();
@@ -167,7 +200,12 @@ impl Server {
                 loop {
                     tokio::select! {
                         () = stop.cancelled() => break,
-                        _ = every.tick() => service.housekeeping(),
+                        _ = every.tick() => {
+                            service.housekeeping();
+                            if let Err(e) = service.sweep_answers(10_000).await {
+                                tracing::warn!(error = %e, "sweeping expired idempotent answers");
+                            }
+                        }
                     }
                 }
             })
@@ -179,7 +217,8 @@ impl Server {
             service,
             ready,
             http_stop,
-            http_task,
+            http_tasks,
+            hooks,
             upkeep,
             grace: Duration::from_millis(config.shutdown_grace_ms),
         })
@@ -202,9 +241,10 @@ impl Server {
         self.ready.set(false);
         self.gateway.shutdown(self.grace).await;
         self.http_stop.cancel();
-        if let Some(t) = self.http_task.take() {
+        for t in self.http_tasks.drain(..) {
             let _ = t.await;
         }
+        self.hooks.shutdown().await;
         self.upkeep.abort();
     }
 }
