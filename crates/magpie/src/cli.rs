@@ -37,6 +37,15 @@ pub enum Command {
     Read(ReadArgs),
     /// Load generator: drive a server on this machine, print one JSON line of figures.
     Bench(BenchArgs),
+    /// Call any REST endpoint and print the answer (pretty JSON). Non-2xx: the error body on
+    /// stdout, `HTTP <status> <CODE>: <message>` on stderr, non-zero exit.
+    Api(ApiArgs),
+    /// Manage apps through the admin API (JSON output).
+    App(AppArgs),
+    /// Users through the REST API: bulk import (JSON output).
+    User(UserArgs),
+    /// Check the static configuration `serve` would load.
+    Config(ConfigArgs),
     /// One worker process of a multi-process bench run (started by `bench` itself; speaks
     /// JSON lines on stdin and stdout).
     #[command(name = "bench-worker", hide = true)]
@@ -583,4 +592,197 @@ pub struct RoomSetArgs {
     /// Display name.
     #[arg(long)]
     pub name: Option<String>,
+}
+
+/// Where the REST API is (the server's HTTP listener).
+#[derive(Debug, Args, Clone)]
+pub struct HttpArgs {
+    /// Base URL of the server's HTTP listener (http:// or https://).
+    #[arg(long, env = "MAGPIE_HTTP", default_value = "http://127.0.0.1:7780")]
+    pub url: String,
+    /// Extra trusted CA certificate (PEM), for https:// with a private CA.
+    #[arg(long)]
+    pub ca_cert: Option<PathBuf>,
+}
+
+/// App credentials for the app routes (`/v1/...`), sent as HTTP Basic authentication.
+#[derive(Debug, Args, Clone)]
+pub struct AppAuthArgs {
+    /// App id.
+    #[arg(long, env = "MAGPIE_APP", default_value = "demo")]
+    pub app: String,
+    /// App secret (defaults to the demo app's public dev secret for app `demo`).
+    #[arg(long, env = "MAGPIE_APP_SECRET", hide_env_values = true)]
+    pub app_secret: Option<String>,
+}
+
+/// The super-admin key for the admin routes (`/v1/admin/...`), sent as a bearer token.
+#[derive(Debug, Args, Clone)]
+pub struct AdminKeyArgs {
+    /// Admin key for `/v1/admin/...` (the server's `admin.key`; default: the public key of
+    /// `serve --demo`, for `api` only with `--app demo`).
+    #[arg(long, env = "MAGPIE_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+}
+
+/// `magpie api METHOD PATH [JSON]`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Paths under /v1/admin are sent with `Authorization: Bearer ADMIN_KEY`; \
+all others with `Authorization: Basic base64(APP:SECRET)`, unless -H sets Authorization.
+
+Examples:
+  magpie api GET /v1/users/alice
+  magpie api POST /v1/users '{\"id\": \"dave\", \"nickname\": \"Dave\"}'
+  echo '{\"users\": [{\"id\": \"erin\"}]}' | magpie api POST /v1/users/import -
+  magpie api GET /v1/admin/apps"
+)]
+pub struct ApiArgs {
+    /// Server URL and TLS roots.
+    #[command(flatten)]
+    pub http: HttpArgs,
+    /// App credentials (app routes).
+    #[command(flatten)]
+    pub app: AppAuthArgs,
+    /// Admin key (admin routes; defaults to the demo key only with `--app demo`).
+    #[command(flatten)]
+    pub admin: AdminKeyArgs,
+    /// `Idempotency-Key` header: a retry with the same key and body gets the first answer.
+    #[arg(long, value_name = "KEY")]
+    pub idempotency_key: Option<String>,
+    /// Extra request header `NAME: VALUE` (repeatable).
+    #[arg(long, short = 'H', value_name = "NAME:VALUE")]
+    pub header: Vec<String>,
+    /// HTTP method: GET, POST, PUT, PATCH, DELETE, ...
+    pub method: String,
+    /// Path and query, starting with `/` (e.g. `/v1/users/alice`).
+    pub path: String,
+    /// Request body: JSON text, or `-` to read it from stdin.
+    pub json: Option<String>,
+}
+
+/// `magpie app`.
+#[derive(Debug, Args)]
+pub struct AppArgs {
+    /// Server URL and TLS roots.
+    #[command(flatten)]
+    pub http: HttpArgs,
+    /// Admin key.
+    #[command(flatten)]
+    pub admin: AdminKeyArgs,
+    /// The operation.
+    #[command(subcommand)]
+    pub op: AppOp,
+}
+
+/// An app operation (admin API).
+#[derive(Debug, Subcommand)]
+pub enum AppOp {
+    /// Create an app; prints it with its secret (shown only here and on rotation).
+    Create {
+        /// App id.
+        #[arg(long)]
+        id: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Initial settings: JSON, or `@FILE` to read them from a file.
+        #[arg(long, value_name = "JSON|@FILE")]
+        settings: Option<String>,
+    },
+    /// List the apps (secrets only as previews).
+    List,
+    /// Show one app (secrets only as previews).
+    Show {
+        /// App id.
+        #[arg(long)]
+        id: String,
+    },
+    /// Issue a new secret; the previous one stays valid for the grace period.
+    RotateSecret {
+        /// App id.
+        #[arg(long)]
+        id: String,
+        /// Seconds the previous secret stays valid (default: the server's, one day).
+        #[arg(long)]
+        grace_secs: Option<u64>,
+    },
+    /// Print an app's settings and their version.
+    Settings {
+        /// App id.
+        #[arg(long)]
+        id: String,
+    },
+    /// Replace an app's settings; prints the new settings and version.
+    Set {
+        /// App id.
+        #[arg(long)]
+        id: String,
+        /// The settings: JSON, or `@FILE` to read them from a file.
+        #[arg(long, value_name = "JSON|@FILE")]
+        settings: String,
+        /// Only if the settings are still at this version (else CONFLICT).
+        #[arg(long)]
+        version: Option<u64>,
+    },
+}
+
+/// `magpie user`.
+#[derive(Debug, Args)]
+pub struct UserArgs {
+    /// Server URL and TLS roots.
+    #[command(flatten)]
+    pub http: HttpArgs,
+    /// App credentials.
+    #[command(flatten)]
+    pub app: AppAuthArgs,
+    /// The operation.
+    #[command(subcommand)]
+    pub op: UserOp,
+}
+
+/// A user operation (REST API).
+#[derive(Debug, Subcommand)]
+pub enum UserOp {
+    /// Create (or update) users from a JSON-lines file, in batches of at most 1000.
+    ///
+    /// Each line: {"id": "...", "nickname"?: "...", "avatar_url"?: "...", "custom"?: ...};
+    /// blank lines are skipped. The whole file is checked before anything is sent. Each
+    /// batch carries an Idempotency-Key derived from the file's SHA-256 and the batch's
+    /// index, so re-running an interrupted import is safe (batches the server already
+    /// answered are replayed, not applied again). Prints one JSON line:
+    /// {"created": n, "existing": n, "batches": k, "replayed": r}.
+    Import {
+        /// The JSON-lines file, or `-` for stdin.
+        file: PathBuf,
+    },
+}
+
+/// `magpie config`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// The operation.
+    #[command(subcommand)]
+    pub op: ConfigOp,
+}
+
+/// A configuration operation.
+#[derive(Debug, Subcommand)]
+pub enum ConfigOp {
+    /// Load and validate the configuration as `serve` would; print it as JSON, secrets
+    /// redacted.
+    ///
+    /// Precedence, lowest to highest: built-in defaults, the TOML file (--config), then
+    /// `MAGPIE_*` environment variables with nested keys joined by `__` (e.g.
+    /// `MAGPIE_LISTEN__TCP=0.0.0.0:7700`, `MAGPIE_LIMITS__MAX_PAGE=100`). `serve`'s own
+    /// flags (--data-dir, --listen-*, --demo, --memory) apply after these and are not
+    /// checked here. App secrets and `admin.key` are printed as "[redacted]".
+    ///
+    /// Exit status: 0 when valid; 2 when not (the error, naming the key and where its value
+    /// came from, goes to stderr).
+    Check {
+        /// TOML configuration file (see magpie.example.toml).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
 }

@@ -6,6 +6,9 @@
 //!   [`cmd::chat`]); shared client flags in [`cmd::client_args`].
 //! - `group`, `room`, `conversations`, `read`: groups, live rooms, the conversation list
 //!   ([`cmd::group`], [`cmd::room`], [`cmd::conversations`], [`cmd::read`]).
+//! - `api`, `app`, `user`: the REST API — any endpoint, app management, bulk user import
+//!   ([`cmd::api`], [`cmd::app`], [`cmd::user`]); the HTTP client in [`cmd::http`].
+//! - `config check`: load and print the static configuration ([`cmd::config`]).
 //! - `bench`: the load generator ([`cmd::bench`], on `magpie-bench`).
 //!
 //! Output meant for scripts is JSON on stdout; logs go to stderr.
@@ -37,7 +40,10 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("magpie: {e:#}");
-            std::process::ExitCode::FAILURE
+            match e.downcast_ref::<cmd::Failure>() {
+                Some(f) => std::process::ExitCode::from(f.code),
+                None => std::process::ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -1,10 +1,14 @@
 //! The subcommands.
 
+pub mod api;
+pub mod app;
 pub mod bench;
 pub mod chat;
 pub mod client_args;
+pub mod config;
 pub mod conversations;
 pub mod group;
+pub mod http;
 pub mod json;
 pub mod read;
 pub mod room;
@@ -12,6 +16,7 @@ pub mod send;
 pub mod serve;
 pub mod tail;
 pub mod token;
+pub mod user;
 
 use crate::cli::{Cli, Command};
 
@@ -29,5 +34,35 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Read(a) => read::run(a).await,
         Command::Bench(a) => bench::run(a).await,
         Command::BenchWorker => bench::worker().await,
+        Command::Api(a) => api::run(a).await,
+        Command::App(a) => app::run(a).await,
+        Command::User(a) => user::run(a).await,
+        Command::Config(a) => config::run(a),
     }
 }
+
+/// A failure with its own exit status; other errors exit with 1.
+#[derive(Debug)]
+pub struct Failure {
+    /// The exit status.
+    pub code: u8,
+    message: String,
+}
+
+impl Failure {
+    /// A failure that exits with `code`.
+    pub fn new(code: u8, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}

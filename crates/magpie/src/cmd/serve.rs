@@ -40,6 +40,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "tcp": a.tcp.map(|x| format!("tcp://{x}")),
             "ws": a.ws.map(|x| format!("ws://{x}")),
             "http": a.http.map(|x| format!("http://{x}")),
+            "internal": a.internal.map(|x| format!("http://{x}")),
             "tls_tcp": a.tls_tcp.map(|x| format!("tls://{x}")),
             "tls_ws": a.tls_ws.map(|x| format!("wss://{x}")),
             "data_dir": matches!(config.storage, StorageKind::Embedded).then(|| config.data_dir.display().to_string()),
