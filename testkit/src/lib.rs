@@ -14,13 +14,15 @@ pub mod checker;
 pub mod http;
 pub mod raw;
 pub mod recorder;
+pub mod rest;
 pub mod room_client;
 pub mod server;
 
 pub use checker::{DeliveryChecker, Report};
 pub use raw::RawConn;
 pub use recorder::Recorder;
-pub use server::{OTHER_APP, OTHER_SECRET, TestServer, Transport};
+pub use rest::Rest;
+pub use server::{OTHER_APP, OTHER_SECRET, TEST_ADMIN_KEY, TestServer, Transport};
 
 /// Parses an identifier literal in tests.
 pub fn id<T: std::str::FromStr>(s: &str) -> T

@@ -16,6 +16,8 @@ use tempfile::TempDir;
 pub const OTHER_APP: &str = "other";
 /// The second app's secret.
 pub const OTHER_SECRET: &str = "other-app-secret-for-tests-only";
+/// The super-admin key of test servers.
+pub const TEST_ADMIN_KEY: &str = "test-admin-key-of-sixteen-bytes-or-more";
 
 /// Which listener a client uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +86,7 @@ impl TestServer {
             }],
             ..Config::default()
         };
+        config.admin.key = TEST_ADMIN_KEY.into();
         config.listen.tcp = Some(any);
         config.listen.ws = Some(any);
         config.listen.http = Some(any);
@@ -98,6 +101,7 @@ impl TestServer {
         config.listen.http = a.http;
         config.listen.tls_tcp = a.tls_tcp;
         config.listen.tls_ws = a.tls_ws;
+        config.listen.internal = a.internal;
         Self {
             server: Some(server),
             config,
@@ -180,6 +184,24 @@ impl TestServer {
     /// The HTTP base URL.
     pub fn http(&self) -> SocketAddr {
         self.config.listen.http.expect("http listener")
+    }
+
+    /// A server-API client acting as `app` (the demo app or `OTHER_APP`).
+    pub fn rest(&self, app: &str) -> crate::rest::Rest {
+        let secret = match app {
+            DEMO_APP => DEMO_SECRET,
+            OTHER_APP => OTHER_SECRET,
+            other => panic!("no secret for app {other}"),
+        };
+        crate::rest::Rest::app(self.http(), app, secret)
+    }
+
+    /// A server-API client with the super-admin key.
+    pub fn admin(&self) -> crate::rest::Rest {
+        crate::rest::Rest::admin(
+            self.config.listen.internal.unwrap_or(self.http()),
+            TEST_ADMIN_KEY,
+        )
     }
 
     /// Ensures users exist in an app.

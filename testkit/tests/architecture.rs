@@ -27,6 +27,19 @@ const LADDER: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "magpie-api",
+        &[
+            "magpie-types",
+            "magpie-core",
+            "magpie-store",
+            "magpie-service",
+        ],
+    ),
+    (
+        "magpie-webhooks",
+        &["magpie-types", "magpie-store", "magpie-service"],
+    ),
+    (
         "magpie-server",
         &[
             "magpie-types",
@@ -35,6 +48,8 @@ const LADDER: &[(&str, &[&str])] = &[
             "magpie-store-embedded",
             "magpie-service",
             "magpie-gateway",
+            "magpie-api",
+            "magpie-webhooks",
         ],
     ),
     ("magpie-client", &["magpie-types", "magpie-proto"]),
@@ -63,6 +78,8 @@ const LADDER: &[(&str, &[&str])] = &[
             "magpie-service",
             "magpie-server",
             "magpie-client",
+            "magpie-api",
+            "magpie-webhooks",
         ],
     ),
 ];

@@ -31,16 +31,12 @@ async fn a_100k_member_super_group() {
     let store = Arc::new(EmbeddedStore::open(dir.path(), EmbeddedOptions::default()).unwrap());
     let app = AppId::new("a").unwrap();
     let apps = AppRegistry::new();
-    apps.upsert(AppConfig {
-        id: app.clone(),
-        name: "a".into(),
-        secrets: vec!["a-secret-of-sixteen-bytes".into()],
-        max_group_members: None,
-        max_super_group_members: None,
-        allow_strangers: true,
-        recall_window_ms: magpie_service::apps::DEFAULT_RECALL_WINDOW_MS,
-        room_budget_per_s: None,
-    });
+    apps.upsert(AppConfig::new(
+        app.clone(),
+        "a",
+        "a-secret-of-sixteen-bytes",
+    ))
+    .unwrap();
     let dyn_store: Arc<dyn Store> = store.clone();
     let svc = Arc::new(
         Service::new(
