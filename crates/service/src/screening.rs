@@ -66,6 +66,23 @@ impl Service {
         let Some(app) = self.apps().get(&who.app) else {
             return Ok(content);
         };
+        let hooks_cfg = &app.config.settings.webhooks;
+        if app.filter.is_none() && hooks_cfg.before_send_url.is_none() {
+            return Ok(content);
+        }
+        // A retry of a stored message gets its original ack from the append's dedup, even
+        // if the filter or the hook would answer differently now (settings change, a hook
+        // that is down): what was accepted stays accepted. Rooms keep no such index.
+        if !matches!(to, Target::Room(_))
+            && let Ok(id) = magpie_types::ClientMsgId::new(client_msg_id)
+            && self
+                .store
+                .original(&who.app, &who.user, &id)
+                .await?
+                .is_some()
+        {
+            return Ok(content);
+        }
         if let Some(filter) = &app.filter
             && content.kind == ContentType::Text
             && let Ok(text) = std::str::from_utf8(&content.body)
@@ -86,7 +103,6 @@ impl Service {
                 }
             }
         }
-        let hooks_cfg = &app.config.settings.webhooks;
         let wanted = hooks_cfg.before_send_url.is_some()
             && (hooks_cfg.before_send_rooms || !matches!(to, Target::Room(_)));
         let Some(hooks) = self.hooks.get().filter(|_| wanted) else {

@@ -151,3 +151,48 @@ async fn apps_are_stored_versioned_and_rotated_with_grace() {
     assert_eq!(loaded.config.version, 2);
     assert_eq!(loaded.config.settings.recall_window_ms, 5_000);
 }
+
+#[tokio::test]
+async fn a_filter_added_later_does_not_refuse_the_retry_of_an_accepted_message() {
+    let (svc, _clock) = service(&["alice", "bob"]).await;
+    let a = app("a");
+    let alice = support::connect(&svc, "a", "alice", "d1");
+    let cm = magpie_types::ClientMsgId::new("c1").unwrap();
+    let first = svc
+        .send_direct(
+            &alice.ctx,
+            user("bob"),
+            cm.clone(),
+            magpie_types::Content::text("buy now"),
+        )
+        .await
+        .unwrap();
+    let mut config = svc.apps().get(&a).unwrap().config.clone();
+    config.settings.filters = vec![magpie_core::filter::WordList {
+        name: "spam".into(),
+        action: magpie_core::filter::FilterAction::Reject,
+        words: vec!["buy now".into()],
+    }];
+    svc.apps().upsert(config).unwrap();
+    let retry = svc
+        .send_direct(
+            &alice.ctx,
+            user("bob"),
+            cm,
+            magpie_types::Content::text("buy now"),
+        )
+        .await
+        .unwrap();
+    assert!(retry.duplicate);
+    assert_eq!(retry.seq, first.seq);
+    let fresh = svc
+        .send_direct(
+            &alice.ctx,
+            user("bob"),
+            magpie_types::ClientMsgId::new("c2").unwrap(),
+            magpie_types::Content::text("buy now"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(fresh.kind, ErrorKind::ContentRejected);
+}
