@@ -77,6 +77,8 @@ pub struct Service {
     known_users: Mutex<HashSet<(AppId, UserId)>>,
     /// Account records read so far (see `accounts`), so a login costs a map lookup.
     pub(crate) accounts: Mutex<HashMap<(AppId, UserId), Arc<AccountRecord>>>,
+    /// Apps known to have no account record at all (see `accounts`).
+    pub(crate) account_free_apps: Mutex<crate::accounts::AccountFree>,
     /// Serialises changes to the apps (`apps::admin`).
     pub(crate) app_writes: tokio::sync::Mutex<()>,
     /// Where the sweep of expired idempotent answers goes on, per app.
@@ -125,6 +127,7 @@ impl Service {
             block_free_apps: Mutex::new(HashSet::new()),
             known_users: Mutex::new(HashSet::new()),
             accounts: Mutex::new(HashMap::new()),
+            account_free_apps: Mutex::new(crate::accounts::AccountFree::default()),
             app_writes: tokio::sync::Mutex::new(()),
             hooks: OnceLock::new(),
             sweep_cursor: Mutex::new(HashMap::new()),
