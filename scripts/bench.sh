@@ -6,7 +6,7 @@
 #
 # Everything runs on loopback and stops by itself (each bench run has a --timeout).
 # Override the sizes through the environment, e.g. for a quick try:
-#   CONNECTIONS=2000 PAIRS=100 MESSAGES=50 scripts/bench.sh
+#   CONNECTIONS=2000 PAIRS=100 MESSAGES=50 GROUP_MEMBERS=500 scripts/bench.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +19,8 @@ HOLD=${HOLD:-5}
 ROOM_MEMBERS=${ROOM_MEMBERS:-15000}
 ROOM_RATE=${ROOM_RATE:-1000}
 ROOM_BUDGET=${ROOM_BUDGET:-40}
+GROUP_MEMBERS=${GROUP_MEMBERS:-5000}
+GROUP_MESSAGES=${GROUP_MESSAGES:-200}
 
 cargo build --release -p magpie
 BIN=target/release/magpie
@@ -91,6 +93,8 @@ run "p2p max" p2p --server @TCP@ --pairs "$PAIRS" --messages "$MESSAGES"
 run "p2p rate" p2p --server @TCP@ --pairs "$PAIRS" --messages "$RATE_MESSAGES" --rate "$RATE"
 run "room" room --server @TCP@ --metrics-url @METRICS@ --members "$ROOM_MEMBERS" --senders 50 \
     --rate "$ROOM_RATE" --high-every 20 --duration-s 10 --budget "$ROOM_BUDGET" --per-worker 7500 --timeout 120
+run "group" group --server @TCP@ --metrics-url @METRICS@ --members "$GROUP_MEMBERS" \
+    --messages "$GROUP_MESSAGES" --timeout 120
 
 field() { sed -n "s/.*\"$2\":\"\{0,1\}\([^,\"}]*\).*/\1/p" <<<"$1"; }
 
@@ -104,6 +108,9 @@ while IFS='|' read -r name line; do
         ;;
     room*)
         echo "| $name ($(field "$line" members) members) | | | | $(field "$line" deliveries_per_s) deliveries/s | | $(field "$line" deliver_p50_ms) / $(field "$line" deliver_p99_ms) | HIGH $(field "$line" high_lost) lost, max $(field "$line" high_max_ms) ms | | $(field "$line" failed) |"
+        ;;
+    group*)
+        echo "| $name ($(field "$line" members) members) | | | | $(field "$line" deliveries_per_s) deliveries/s | $(field "$line" ack_p50_ms) / $(field "$line" ack_p99_ms) | $(field "$line" deliver_p50_ms) / $(field "$line" deliver_p99_ms) | $(field "$line" lost) | $(field "$line" dups) | $(field "$line" failed) |"
         ;;
     p2p*)
         echo "| $name | | | | $(field "$line" msgs_per_s) | $(field "$line" ack_p50_ms) / $(field "$line" ack_p99_ms) | $(field "$line" deliver_p50_ms) / $(field "$line" deliver_p99_ms) | $(field "$line" lost) | $(field "$line" dups) | $(field "$line" failed) |"

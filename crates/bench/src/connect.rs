@@ -139,7 +139,7 @@ pub async fn run(common: &Common, opts: &ConnectOptions) -> anyhow::Result<Conne
         .iter()
         .map(|r| match r {
             ShardReport::Connect(c) => c.dropped,
-            ShardReport::P2p(_) | ShardReport::Room(_) => 0,
+            ShardReport::P2p(_) | ShardReport::Room(_) | ShardReport::Group(_) => 0,
         })
         .sum();
     let rss_per_conn = match (rss_before, rss_after) {

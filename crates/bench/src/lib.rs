@@ -14,6 +14,9 @@
 //! - [`room`]: G members in one live room, S of them sending at a fixed rate with a mix
 //!   of priorities; deliveries per second, delivery latency, HIGH messages lost, what the
 //!   downstream budget dropped, the batching.
+//! - [`group`]: fan-out in one group of G online members, S of them sending M messages
+//!   (as fast as a window allows or at a fixed rate); deliveries per second, delivery and
+//!   ack latency, lost and duplicated deliveries.
 //!
 //! Machinery:
 //! - [`target`]: the server URL, refused unless it is on loopback.
@@ -34,6 +37,7 @@
 pub mod conn;
 pub mod connect;
 pub mod frames;
+pub mod group;
 pub mod identity;
 pub mod latency;
 pub mod metrics;
@@ -47,6 +51,7 @@ pub mod target;
 pub mod worker;
 
 pub use connect::{ConnectOptions, ConnectSummary};
+pub use group::{GroupOptions, GroupSummary};
 pub use p2p::{P2pOptions, P2pSummary};
 pub use plan::Common;
 pub use pool::WorkerCommand;

@@ -5,7 +5,7 @@
 //!    coordinator waits until every shard is ready, so measurements that need all
 //!    connections at once (the server's RSS, the start of a send phase) see all of them.
 //! 2. On *go* the shard runs its phase (a `connect` shard closes its idle connections; a
-//!    `p2p` or `room` shard sends and receives) and returns its [`ShardReport`].
+//!    `p2p`, `room` or `group` shard sends and receives) and returns its [`ShardReport`].
 //!
 //! A shard runs in the coordinator's own process when one is enough, or in a worker
 //! process (see [`crate::pool`]); the spec and both answers are serde values so that the
@@ -20,6 +20,7 @@ use tokio::time::Instant;
 
 use crate::conn::Dialer;
 use crate::connect::{ConnectShard, ConnectShardReport};
+use crate::group::{GroupShard, GroupShardReport};
 use crate::identity::Identity;
 use crate::p2p::{P2pShard, P2pShardReport};
 use crate::room::{RoomShard, RoomShardReport};
@@ -73,6 +74,8 @@ pub enum ShardSpec {
     P2p(P2pShard),
     /// Run some members of a live room.
     Room(RoomShard),
+    /// Run some members of a group.
+    Group(GroupShard),
 }
 
 /// A shard's connections are open.
@@ -100,6 +103,8 @@ pub enum ShardReport {
     P2p(P2pShardReport),
     /// From a room shard.
     Room(RoomShardReport),
+    /// From a group shard.
+    Group(GroupShardReport),
 }
 
 /// The shard's side of the handshake with the coordinator.
@@ -156,6 +161,9 @@ pub async fn run(spec: ShardSpec, control: Control) -> anyhow::Result<ShardRepor
         ShardSpec::Room(s) => crate::room::run_shard(s, control)
             .await
             .map(ShardReport::Room),
+        ShardSpec::Group(s) => crate::group::run_shard(s, control)
+            .await
+            .map(ShardReport::Group),
     }
 }
 

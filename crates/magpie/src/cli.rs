@@ -200,6 +200,9 @@ pub enum BenchScenario {
     /// One live room: G members, S of them sending at a fixed rate; deliveries, latency,
     /// HIGH messages lost, budget drops, batching.
     Room(BenchRoomArgs),
+    /// Fan-out in one group: G online members, S of them sending M messages; deliveries
+    /// per second, delivery and ack latency, lost and duplicated deliveries.
+    Group(BenchGroupArgs),
 }
 
 /// Flags every bench scenario takes.
@@ -318,6 +321,48 @@ pub struct BenchRoomArgs {
     #[arg(long, default_value_t = 64)]
     pub size: usize,
     /// The server's metrics URL (http://127.0.0.1:PORT/metrics): report its room counters.
+    #[arg(long)]
+    pub metrics_url: Option<String>,
+}
+
+/// `magpie bench group`.
+#[derive(Debug, Args)]
+pub struct BenchGroupArgs {
+    /// Shared bench flags.
+    #[command(flatten)]
+    pub common: BenchCommonArgs,
+    /// Online members of the group (one connection and fresh user each).
+    #[arg(long)]
+    pub members: u64,
+    /// Messages of the whole run (shared out among the senders).
+    #[arg(long, default_value_t = 200)]
+    pub messages: u64,
+    /// How many of the members send (spread evenly over them).
+    #[arg(long, default_value_t = 1)]
+    pub senders: u64,
+    /// Total send rate in messages per second, on a fixed schedule (default: as fast as
+    /// the window allows).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Most unacknowledged sends per sender.
+    #[arg(long, default_value_t = 64)]
+    pub window: u32,
+    /// Message body size in bytes.
+    #[arg(long, default_value_t = 100)]
+    pub size: usize,
+    /// Seconds a member waits for more once nothing new arrives (then what is missing is
+    /// lost).
+    #[arg(long, default_value_t = 5.0)]
+    pub drain: f64,
+    /// Most users one create or add request names (the server's
+    /// `limits.max_users_per_group_op`, 1,000 by default).
+    #[arg(long, default_value_t = 1_000)]
+    pub add_batch: usize,
+    /// Create a super group even when the members fit an ordinary one (above 3,000 members
+    /// it always is one).
+    #[arg(long)]
+    pub super_group: bool,
+    /// The server's metrics URL (http://127.0.0.1:PORT/metrics): report its push counters.
     #[arg(long)]
     pub metrics_url: Option<String>,
 }

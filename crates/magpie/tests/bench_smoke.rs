@@ -183,6 +183,71 @@ fn bench_room_delivers_every_high_message() {
 }
 
 #[test]
+fn bench_group_delivers_every_message_to_every_member_once() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let node = Node::new(dir.path());
+    let _guard = node.spawn();
+    let metrics = format!("http://{}/metrics", node.http);
+
+    // 50 members over two worker processes, added in batches of 20 (three requests), one
+    // sender as fast as its window allows: every other member gets all 200 messages.
+    let group = bench(&[
+        "group",
+        "--server",
+        &node.tcp_url(),
+        "--members",
+        "50",
+        "--messages",
+        "200",
+        "--add-batch",
+        "20",
+        "--per-worker",
+        "25",
+        "--metrics-url",
+        &metrics,
+    ]);
+    assert_eq!(group["scenario"], "group");
+    assert_eq!(group["workers"], 2, "{group}");
+    assert_eq!(group["connected"], 50, "{group}");
+    assert_eq!(group["failed"], 0, "{group}");
+    assert_eq!(group["closed"], 0, "{group}");
+    assert_eq!(group["setup_requests"], 3, "{group}");
+    assert_eq!(group["sent"], 200, "{group}");
+    assert_eq!(group["acked"], 200, "{group}");
+    assert_eq!(group["unanswered"], 0, "{group}");
+    assert_eq!(group["expected"], 200 * 49, "{group}");
+    assert_eq!(group["delivered"], group["expected"], "{group}");
+    assert_eq!(group["lost"], 0, "{group}");
+    assert_eq!(group["dups"], 0, "{group}");
+    assert!(group["deliver_p99_ms"].is_number(), "{group}");
+    assert!(group["ack_p99_ms"].is_number(), "{group}");
+    assert_eq!(group["server_counters"]["messages_sent"], 200, "{group}");
+
+    // Three senders at a fixed rate over WebSocket, in one process, as a super group.
+    let paced = bench(&[
+        "group",
+        "--server",
+        &node.ws_url(),
+        "--members",
+        "20",
+        "--messages",
+        "60",
+        "--senders",
+        "3",
+        "--rate",
+        "300",
+        "--super-group",
+    ]);
+    assert_eq!(paced["workers"], 1, "{paced}");
+    assert_eq!(paced["super_group"], true, "{paced}");
+    assert_eq!(paced["acked"], 60, "{paced}");
+    assert_eq!(paced["expected"], 60 * 19, "{paced}");
+    assert_eq!(paced["delivered"], paced["expected"], "{paced}");
+    assert_eq!(paced["lost"], 0, "{paced}");
+    assert_eq!(paced["dups"], 0, "{paced}");
+}
+
+#[test]
 fn bench_refuses_targets_off_loopback() {
     let out = Command::new(env!("CARGO_BIN_EXE_magpie"))
         .args([

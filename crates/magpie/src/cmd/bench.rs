@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use magpie_bench::{
-    Common, ConnectOptions, P2pOptions, RoomOptions, Target, Transport, WorkerCommand,
+    Common, ConnectOptions, GroupOptions, P2pOptions, RoomOptions, Target, Transport, WorkerCommand,
 };
 use magpie_types::AppId;
 
@@ -55,6 +55,22 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 metrics_url: a.metrics_url,
             };
             serde_json::to_string(&magpie_bench::room::run(&common, &opts).await?)?
+        }
+        BenchScenario::Group(a) => {
+            let common = common(&a.common)?;
+            let opts = GroupOptions {
+                members: a.members,
+                messages: a.messages,
+                senders: a.senders,
+                rate: a.rate,
+                window: a.window,
+                size: a.size,
+                drain: seconds("--drain", a.drain)?,
+                add_batch: a.add_batch,
+                super_group: a.super_group,
+                metrics_url: a.metrics_url,
+            };
+            serde_json::to_string(&magpie_bench::group::run(&common, &opts).await?)?
         }
     };
     println!("{line}");
