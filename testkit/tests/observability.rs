@@ -86,3 +86,52 @@ async fn readiness_turns_off_while_draining() {
     silent.expect_closed().await;
     stopping.await.unwrap();
 }
+
+/// With an internal listener, `/metrics` and the admin API are served there only; the
+/// public listener keeps the app API, health and readiness. Delivery latency and HTTP
+/// request metrics are exported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_and_admin_move_to_the_internal_listener() {
+    let server = TestServer::start_with(|c| {
+        c.listen.internal = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    })
+    .await;
+    let internal = server.config().listen.internal.unwrap();
+    let (a, _ea) = server.connect(Transport::Tcp, "alice", "m").await;
+    let (_b, eb) = server.connect(Transport::Tcp, "bob", "m").await;
+    let bob = magpie_testkit::Recorder::spawn(eb);
+    let ack = a.send_text(&id("bob"), "measured").await.unwrap();
+    bob.wait_for_seq(&ack.conversation, ack.seq).await;
+
+    assert_eq!(http::get(server.http(), "/healthz").await.0, 200);
+    assert_eq!(http::get(server.http(), "/readyz").await.0, 200);
+    assert_eq!(http::get(server.http(), "/metrics").await.0, 404);
+    let (status, _) = server.rest("demo").get("/v1/users/alice").await;
+    assert_eq!(status, 200, "the app API stays public");
+    let public_admin = magpie_testkit::Rest::admin(server.http(), magpie_testkit::TEST_ADMIN_KEY);
+    assert_eq!(public_admin.get("/v1/admin/apps").await.0, 404);
+    let (status, apps) = server.admin().get("/v1/admin/apps").await;
+    assert_eq!(status, 200, "{apps}");
+    assert!(apps.to_string().contains("\"demo\""));
+
+    // The push is acknowledged asynchronously: wait for its latency to be recorded.
+    let mut body = String::new();
+    for _ in 0..100 {
+        let (status, b) = http::get(internal, "/metrics").await;
+        assert_eq!(status, 200);
+        body = b;
+        if body.contains("magpie_delivery_ack_seconds_bucket") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for name in [
+        "magpie_delivery_seconds_bucket",
+        "magpie_delivery_ack_seconds_bucket",
+        "magpie_outbound_queue_depth",
+        "magpie_http_requests_total",
+    ] {
+        assert!(body.contains(name), "{name} missing from /metrics:\n{body}");
+    }
+    server.shutdown().await;
+}
