@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::GatewayConfig;
 use crate::preauth::PreauthPermit;
+use crate::probes::Probes;
 use crate::transport::{FrameSink, FrameStream, ReadError};
 use crate::wire;
 
@@ -43,11 +44,11 @@ use crate::wire_rooms;
 const WRITE_BATCH: usize = 128;
 
 /// Runs a connection to completion. `permit` is released once the client authenticates.
-pub async fn serve(
-    mut stream: FrameStream,
-    mut sink: FrameSink,
+pub(crate) async fn serve(
+    (mut stream, mut sink): (FrameStream, FrameSink),
     service: Arc<Service>,
     config: Arc<GatewayConfig>,
+    probes: Arc<Probes>,
     shutdown: CancellationToken,
     permit: PreauthPermit,
     handshake_deadline: Instant,
@@ -102,6 +103,7 @@ pub async fn serve(
     let mut session = Session {
         service: service.clone(),
         config: config.clone(),
+        probes,
         ctx: ctx.clone(),
         sink,
         tracker: DeliveryTracker::new(config.delivery.clone()),
@@ -254,6 +256,7 @@ impl std::fmt::Display for End {
 }
 
 struct Session {
+    probes: Arc<Probes>,
     service: Arc<Service>,
     config: Arc<GatewayConfig>,
     ctx: SessionCtx,
@@ -323,14 +326,14 @@ impl Session {
         first: Outbound,
         rx: &mut mpsc::Receiver<Outbound>,
     ) -> Result<(), End> {
-        metrics::histogram!("magpie_outbound_queue_depth").record(rx.len() as f64);
+        self.probes.queue_depth.record(rx.len() as f64);
         let mut item = Some(first);
         let mut fed = 0;
         while let Some(current) = item.take() {
             match current {
                 Outbound::Message(d) => {
                     // Accepted (durable) to written to this device's socket.
-                    metrics::histogram!("magpie_delivery_seconds").record(
+                    self.probes.delivery.record(
                         self.service.now_ms().saturating_sub(d.msg.server_time) as f64 / 1000.0,
                     );
                     let bytes = d
@@ -492,7 +495,8 @@ impl Session {
                     {
                         // Push to device ack: the delivery half of a message's trip (the
                         // send half is `magpie_send_seconds`, request to durable ack).
-                        metrics::histogram!("magpie_delivery_ack_seconds")
+                        self.probes
+                            .delivery_ack
                             .record(now.saturating_sub(pushed) as f64 / 1000.0);
                     }
                 }

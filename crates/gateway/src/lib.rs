@@ -9,6 +9,7 @@
 //! - [`connection`]: the life of one connection: handshake (the first frame must be
 //!   `Hello`, within a deadline), then requests, pushes, acks, heartbeats.
 //! - [`preauth`]: the per-IP cap on connections that have not authenticated yet.
+//! - `probes`: the per-push metric handles, resolved once per gateway.
 //! - [`wire`]: conversions between service values and protobuf frames ([`wire_groups`],
 //!   [`wire_rooms`] for groups and live rooms).
 //!
@@ -20,6 +21,7 @@ pub mod config;
 pub mod connection;
 pub mod listener;
 pub mod preauth;
+mod probes;
 mod requests;
 mod requests_rooms;
 mod requests_social;

@@ -41,6 +41,8 @@ pub struct Gateway {
     /// Closes every connection (after the drain).
     close_connections: CancellationToken,
     tasks: TaskTracker,
+    /// The per-push metric handles every connection shares.
+    probes: Arc<crate::probes::Probes>,
 }
 
 impl Gateway {
@@ -53,6 +55,7 @@ impl Gateway {
             stop_accepting: CancellationToken::new(),
             close_connections: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            probes: Arc::new(crate::probes::Probes::new()),
         })
     }
 
@@ -169,10 +172,10 @@ impl Gateway {
             return;
         };
         connection::serve(
-            stream,
-            sink,
+            (stream, sink),
             self.service.clone(),
             self.config.clone(),
+            self.probes.clone(),
             self.close_connections.clone(),
             permit,
             deadline,

@@ -173,16 +173,16 @@ impl Service {
         };
         self.notify_read(who, &outcome);
         metrics::counter!("magpie_reads_total").increment(1);
-        self.emit(
-            &who.app,
-            "message.read",
-            format!("message.read:{}:{}:{}", conv, who.user, outcome.read_seq),
-            serde_json::json!({
-                "user": who.user.as_str(),
-                "conversation": conv.to_string(),
-                "read_seq": outcome.read_seq,
-            }),
-        );
+        self.emit(&who.app, "message.read", || {
+            (
+                format!("message.read:{}:{}:{}", conv, who.user, outcome.read_seq),
+                serde_json::json!({
+                    "user": who.user.as_str(),
+                    "conversation": conv.to_string(),
+                    "read_seq": outcome.read_seq,
+                }),
+            )
+        });
         Ok(outcome)
     }
 

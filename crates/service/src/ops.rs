@@ -230,17 +230,17 @@ impl Service {
                 _ => None,
             };
             if let Some(k) = kind_name {
-                self.emit(
-                    &who.app,
-                    k,
-                    format!("{k}:{}", entry.msg_id),
-                    serde_json::json!({
-                        "conversation": conv.to_string(),
-                        "seq": entry.reply_to,
-                        "by": who.user.as_str(),
-                        "op_seq": entry.seq,
-                    }),
-                );
+                self.emit(&who.app, k, || {
+                    (
+                        format!("{k}:{}", entry.msg_id),
+                        serde_json::json!({
+                            "conversation": conv.to_string(),
+                            "seq": entry.reply_to,
+                            "by": who.user.as_str(),
+                            "op_seq": entry.seq,
+                        }),
+                    )
+                });
             }
             metrics::counter!("magpie_message_ops_total", "kind" => format!("{kind:?}"))
                 .increment(1);

@@ -171,8 +171,15 @@ impl Service {
         }
     }
 
-    /// Queues a webhook event of `kind` for `app`, if the app wants it.
-    pub fn emit(&self, app: &AppId, kind: &'static str, id: String, data: serde_json::Value) {
+    /// Queues a webhook event of `kind` for `app`, if the app wants it. `event` makes the
+    /// event's id and data, and runs only then: every send passes here, and most apps
+    /// want no events.
+    pub fn emit(
+        &self,
+        app: &AppId,
+        kind: &'static str,
+        event: impl FnOnce() -> (String, serde_json::Value),
+    ) {
         let Some(hooks) = self.hooks.get() else {
             return;
         };
@@ -183,6 +190,7 @@ impl Service {
         if !settings.wants(kind) {
             return;
         }
+        let (id, data) = event();
         hooks.emit(
             HookEvent {
                 id,
@@ -197,23 +205,20 @@ impl Service {
 
     /// Emits `message.sent` for a freshly stored message.
     pub(crate) fn emit_sent(&self, app: &AppId, msg: &magpie_store::StoredMessage) {
-        if self.hooks.get().is_none() {
-            return;
-        }
-        self.emit(
-            app,
-            "message.sent",
-            format!("message.sent:{}", msg.msg_id),
-            json!({
-                "msg_id": msg.msg_id.to_string(),
-                "conversation": msg.conv.to_string(),
-                "seq": msg.seq,
-                "from": msg.from_user.as_str(),
-                "client_msg_id": msg.client_msg_id.as_str(),
-                "content_type": msg.content.kind.name(),
-                "body": body_for_hook(&msg.content),
-                "server_time": msg.server_time,
-            }),
-        );
+        self.emit(app, "message.sent", || {
+            (
+                format!("message.sent:{}", msg.msg_id),
+                json!({
+                    "msg_id": msg.msg_id.to_string(),
+                    "conversation": msg.conv.to_string(),
+                    "seq": msg.seq,
+                    "from": msg.from_user.as_str(),
+                    "client_msg_id": msg.client_msg_id.as_str(),
+                    "content_type": msg.content.kind.name(),
+                    "body": body_for_hook(&msg.content),
+                    "server_time": msg.server_time,
+                }),
+            )
+        });
     }
 }

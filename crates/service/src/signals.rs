@@ -193,16 +193,13 @@ impl Service {
     }
 
     fn emit_presence(&self, who: &SessionCtx, kind: &'static str) {
-        if self.hooks.get().is_none() {
-            return;
-        }
-        let id = self.next_id(self.now_ms());
-        self.emit(
-            &who.app,
-            kind,
-            format!("{kind}:{id}"),
-            serde_json::json!({ "user": who.user.as_str(), "device": who.device.as_str() }),
-        );
+        self.emit(&who.app, kind, || {
+            let id = self.next_id(self.now_ms());
+            (
+                format!("{kind}:{id}"),
+                serde_json::json!({ "user": who.user.as_str(), "device": who.device.as_str() }),
+            )
+        });
     }
 
     fn unsubscribe_presence(&self, conn_id: u64) {

@@ -212,7 +212,7 @@ impl Service {
             })?;
         metrics::counter!("magpie_group_events_total").increment(1);
         let msg = outcome.message();
-        if self.hooks.get().is_some() {
+        self.emit(&who.app, "group.changed", || {
             let mut data = serde_json::from_slice::<serde_json::Value>(&msg.content.body)
                 .unwrap_or(serde_json::Value::Null);
             if let Some(obj) = data.as_object_mut() {
@@ -222,13 +222,8 @@ impl Service {
                 );
                 obj.insert("seq".into(), msg.seq.into());
             }
-            self.emit(
-                &who.app,
-                "group.changed",
-                format!("group.changed:{}", msg.msg_id),
-                data,
-            );
-        }
+            (format!("group.changed:{}", msg.msg_id), data)
+        });
         Ok(msg.clone())
     }
 
