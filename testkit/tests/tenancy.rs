@@ -38,6 +38,8 @@ async fn two_apps_with_identical_ids_never_meet() {
     // Devices of the same user ids in both apps, all online at once.
     let mut recorders = BTreeMap::new();
     let mut senders = BTreeMap::new();
+    // The receiving clients stay connected until the end of the test.
+    let mut receivers = Vec::new();
     for app in APPS {
         for (i, u) in USERS.iter().enumerate() {
             let t = if i % 2 == 0 {
@@ -52,7 +54,7 @@ async fn two_apps_with_identical_ids_never_meet() {
             if *u == "alice" {
                 senders.insert(app, c);
             } else {
-                std::mem::forget(c);
+                receivers.push(c);
             }
         }
     }
@@ -169,5 +171,6 @@ async fn two_apps_with_identical_ids_never_meet() {
     assert_eq!(status, 201);
     let (status, _) = server.rest(OTHER_APP).get("/v1/groups/solo").await;
     assert_eq!(status, 404);
+    drop(receivers);
     server.shutdown().await;
 }

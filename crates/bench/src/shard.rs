@@ -26,6 +26,67 @@ use crate::p2p::{P2pShard, P2pShardReport};
 use crate::room::{RoomShard, RoomShardReport};
 use crate::target::Target;
 
+/// Opens member `first..first + count` of a run (user `m<i>`), `concurrency` at a time,
+/// each then passed through `prepare` (joining a room, say) with the instant it must be
+/// done by; counts successes and failures in `ready`. Shared by the `group` and `room`
+/// shards, whose members differ only in that step.
+pub(crate) async fn open_members<F, Fut>(
+    dialer: &std::sync::Arc<Dialer>,
+    identity: &std::sync::Arc<Identity>,
+    common: &ShardCommon,
+    (first, count): (u64, u64),
+    ready: &mut Ready,
+    prepare: F,
+) -> Vec<(u64, crate::conn::Conn)>
+where
+    F: Fn(crate::conn::Conn, Instant) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<crate::conn::Conn>> + Send,
+{
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(common.concurrency));
+    let deadline = common.deadline();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in first..first + count {
+        let (dialer, identity, gate) = (dialer.clone(), identity.clone(), gate.clone());
+        let prepare = prepare.clone();
+        tasks.spawn(async move {
+            let _permit = gate.acquire_owned().await;
+            let opened = async {
+                let token = identity.token(&identity.user('m', i))?;
+                let conn = dialer.open(i, &token).await?;
+                prepare(conn, (Instant::now() + dialer.timeout).min(deadline)).await
+            };
+            let opened = match tokio::time::timeout_at(deadline, opened).await {
+                Ok(r) => r,
+                Err(_) => Err(anyhow::anyhow!(
+                    "the run's deadline passed while connecting"
+                )),
+            };
+            (i, opened)
+        });
+    }
+    let mut conns = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((i, Ok(conn))) => {
+                ready.connected += 1;
+                ready.last_ok_unix_us = unix_us();
+                conns.push((i, conn));
+            }
+            Ok((_, Err(e))) => {
+                ready.failed += 1;
+                ready.first_error.get_or_insert(format!("{e:#}"));
+            }
+            Err(e) => {
+                ready.failed += 1;
+                ready
+                    .first_error
+                    .get_or_insert(format!("connect task failed: {e}"));
+            }
+        }
+    }
+    conns
+}
+
 /// Settings every shard of a run shares.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ShardCommon {

@@ -13,20 +13,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::conn::{Conn, Dialer};
 use crate::group::member::{self, Go, Limits};
 use crate::group::receiver::Receiving;
 use crate::group::sender::{Schedule, SendPlan};
 use crate::group::seqs::{SeqSet, Tally};
 use crate::group::{GroupShard, GroupShardReport};
-use crate::identity::Identity;
 use crate::latency::{Latency, Recorder, SharedLatency};
 use crate::room::mix::sender_of;
-use crate::shard::{Control, Ready, unix_us};
+use crate::shard::{Control, Ready, open_members, unix_us};
 
 /// Read buffer step of a member: a push is a few hundred bytes, a setup event (the list of
 /// users one add named) tens of kilobytes, and a large run holds thousands of members per
@@ -46,7 +44,15 @@ pub async fn run_shard(spec: GroupShard, control: Control) -> anyhow::Result<Gro
         start_unix_us: unix_us(),
         ..Ready::default()
     };
-    let conns = connect_all(&dialer, &identity, &spec, &mut ready).await;
+    let conns = open_members(
+        &dialer,
+        &identity,
+        &spec.common,
+        (spec.first, spec.count),
+        &mut ready,
+        |conn, _| async move { anyhow::Ok(conn) },
+    )
+    .await;
 
     let (go_tx, go_rx) = watch::channel(None);
     let deliver = SharedLatency::default();
@@ -147,54 +153,4 @@ pub async fn run_shard(spec: GroupShard, control: Control) -> anyhow::Result<Gro
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .buckets();
     Ok(report)
-}
-
-/// Connects and authenticates every member of the shard, `concurrency` at a time.
-async fn connect_all(
-    dialer: &Arc<Dialer>,
-    identity: &Arc<Identity>,
-    spec: &GroupShard,
-    ready: &mut Ready,
-) -> Vec<(u64, Conn)> {
-    let gate = Arc::new(Semaphore::new(spec.common.concurrency));
-    let deadline = spec.common.deadline();
-    let mut tasks = JoinSet::new();
-    for i in spec.first..spec.first + spec.count {
-        let (dialer, identity, gate) = (dialer.clone(), identity.clone(), gate.clone());
-        tasks.spawn(async move {
-            let _permit = gate.acquire_owned().await;
-            let opened = async {
-                let token = identity.token(&identity.user('m', i))?;
-                dialer.open(i, &token).await
-            };
-            let opened = match tokio::time::timeout_at(deadline, opened).await {
-                Ok(r) => r,
-                Err(_) => Err(anyhow::anyhow!(
-                    "the run's deadline passed while connecting"
-                )),
-            };
-            (i, opened)
-        });
-    }
-    let mut conns = Vec::with_capacity(usize::try_from(spec.count).unwrap_or(0));
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok((i, Ok(conn))) => {
-                ready.connected += 1;
-                ready.last_ok_unix_us = unix_us();
-                conns.push((i, conn));
-            }
-            Ok((_, Err(e))) => {
-                ready.failed += 1;
-                ready.first_error.get_or_insert(format!("{e:#}"));
-            }
-            Err(e) => {
-                ready.failed += 1;
-                ready
-                    .first_error
-                    .get_or_insert(format!("connect task failed: {e}"));
-            }
-        }
-    }
-    conns
 }

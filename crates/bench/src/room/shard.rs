@@ -9,19 +9,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::conn::{Conn, Dialer};
-use crate::identity::Identity;
 use crate::latency::{Latency, Recorder, SharedLatency};
 use crate::room::member::{self, Clock};
 use crate::room::mix::{Mix, sender_of};
 use crate::room::receiver::Receiving;
 use crate::room::sender::{SendPlan, Sending};
 use crate::room::{RoomShard, RoomShardReport, setup};
-use crate::shard::{Control, Ready, unix_us};
+use crate::shard::{Control, Ready, open_members, unix_us};
 
 /// Read buffer step of a member: a batch is a few kilobytes, and a large run holds
 /// thousands of members per process.
@@ -39,7 +36,22 @@ pub async fn run_shard(spec: RoomShard, control: Control) -> anyhow::Result<Room
         start_unix_us: unix_us(),
         ..Ready::default()
     };
-    let members = join_all(&dialer, &identity, &spec, &mut ready).await;
+    let room = spec.room.clone();
+    let members = open_members(
+        &dialer,
+        &identity,
+        &spec.common,
+        (spec.first, spec.count),
+        &mut ready,
+        move |mut conn, until| {
+            let room = room.clone();
+            async move {
+                setup::join(&mut conn, &room, until).await?;
+                anyhow::Ok(conn)
+            }
+        },
+    )
+    .await;
     control.ready_then_go(ready).await?;
 
     let origin = Instant::now();
@@ -133,58 +145,4 @@ pub async fn run_shard(spec: RoomShard, control: Control) -> anyhow::Result<Room
 
 fn lock(l: &SharedLatency) -> std::sync::MutexGuard<'_, Latency> {
     l.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Connects, authenticates and joins every member of the shard, `concurrency` at a time.
-async fn join_all(
-    dialer: &Arc<Dialer>,
-    identity: &Arc<Identity>,
-    spec: &RoomShard,
-    ready: &mut Ready,
-) -> Vec<(u64, Conn)> {
-    let gate = Arc::new(Semaphore::new(spec.common.concurrency));
-    let deadline = spec.common.deadline();
-    let mut tasks = JoinSet::new();
-    for i in spec.first..spec.first + spec.count {
-        let (dialer, identity, gate) = (dialer.clone(), identity.clone(), gate.clone());
-        let room = spec.room.clone();
-        tasks.spawn(async move {
-            let _permit = gate.acquire_owned().await;
-            let opened = async {
-                let token = identity.token(&identity.user('m', i))?;
-                let mut conn = dialer.open(i, &token).await?;
-                let until = (Instant::now() + dialer.timeout).min(deadline);
-                setup::join(&mut conn, &room, until).await?;
-                anyhow::Ok(conn)
-            };
-            let opened = match tokio::time::timeout_at(deadline, opened).await {
-                Ok(r) => r,
-                Err(_) => Err(anyhow::anyhow!(
-                    "the run's deadline passed while connecting"
-                )),
-            };
-            (i, opened)
-        });
-    }
-    let mut conns = Vec::with_capacity(usize::try_from(spec.count).unwrap_or(0));
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok((i, Ok(conn))) => {
-                ready.connected += 1;
-                ready.last_ok_unix_us = unix_us();
-                conns.push((i, conn));
-            }
-            Ok((_, Err(e))) => {
-                ready.failed += 1;
-                ready.first_error.get_or_insert(format!("{e:#}"));
-            }
-            Err(e) => {
-                ready.failed += 1;
-                ready
-                    .first_error
-                    .get_or_insert(format!("connect task failed: {e}"));
-            }
-        }
-    }
-    conns
 }
