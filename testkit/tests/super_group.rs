@@ -9,13 +9,13 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use magpie_core::Limits;
+use magpie_service::outbox;
 use magpie_service::{
     AppConfig, AppRegistry, CreateGroup, Outbound, Service, ServiceConfig, SystemClock,
 };
 use magpie_store::Store;
 use magpie_store_embedded::{EmbeddedOptions, EmbeddedStore};
 use magpie_types::{AppId, ClientMsgId, Content, ConvId, DeviceId, GroupId, UserId};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 const MEMBERS: usize = 100_000;
@@ -60,7 +60,7 @@ async fn a_100k_member_super_group() {
         .await;
 
     let session = |i: usize, cap: usize| {
-        let (tx, rx) = mpsc::channel(cap);
+        let (tx, rx) = outbox::channel(cap);
         let ctx = svc.sessions().register(
             app.clone(),
             user(i),

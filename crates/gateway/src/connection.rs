@@ -26,7 +26,7 @@ use magpie_proto::pb::{self, ErrorCode};
 use magpie_proto::{Body, Frame, PROTOCOL_VERSION, encode_frame, error_frame, frame};
 use magpie_service::{Outbound, Service, SessionCtx};
 use magpie_types::{ConvId, UserId};
-use tokio::sync::mpsc;
+use tokio::sync::watch;
 use tokio::time::{Instant, timeout};
 use tokio_util::sync::CancellationToken;
 
@@ -43,26 +43,76 @@ use crate::wire_rooms;
 /// Most queued outbound items written before one flush.
 const WRITE_BATCH: usize = 128;
 
-/// Runs a connection to completion. `permit` is released once the client authenticates.
-pub(crate) async fn serve(
+/// Takes a connection through its handshake to a registered session that has written
+/// `HelloOk`, ready to [`Live::run`]; `None` if it ended on the way. `permit` is released
+/// once the client authenticates.
+///
+/// The caller runs the session as a task of its own: a task's memory is its future's largest
+/// state, so the handshake (TLS and WebSocket accepts, token check, account lookup, user
+/// registration, the first write) lives in one short task and every idle connection's task
+/// holds only the session.
+pub(crate) async fn establish(
     (mut stream, mut sink): (FrameStream, FrameSink),
     service: Arc<Service>,
     config: Arc<GatewayConfig>,
-    probes: Arc<Probes>,
+    (probes, ticks): (Arc<Probes>, watch::Receiver<u64>),
     shutdown: CancellationToken,
     permit: PreauthPermit,
     handshake_deadline: Instant,
-) {
+) -> Option<Live> {
     let hello = tokio::select! {
-        h = handshake(&mut stream, &mut sink, &service, &config, handshake_deadline) => h,
+        h = Box::pin(handshake(&mut stream, &mut sink, &service, &config, handshake_deadline)) => h,
         // A connection still in its handshake when the drain ends is simply closed.
         () = shutdown.cancelled() => None,
     };
-    let Some(hello) = hello else {
-        return;
-    };
+    let hello = hello?;
     drop(permit);
-    let (tx, rx) = mpsc::channel(config.outbound_queue);
+    let (session, rx, cancel) =
+        Box::pin(start(hello, sink, service, config, probes, &shutdown)).await?;
+    Some(Live {
+        session,
+        stream,
+        rx,
+        ticks,
+        cancel,
+    })
+}
+
+/// An authenticated connection: everything its task holds while it is idle.
+pub(crate) struct Live {
+    session: Session,
+    stream: FrameStream,
+    rx: Outbox,
+    ticks: watch::Receiver<u64>,
+    cancel: CancellationToken,
+}
+
+impl Live {
+    /// Serves the session until it ends, then unregisters it.
+    pub(crate) async fn run(self) {
+        let Live {
+            mut session,
+            mut stream,
+            rx,
+            ticks,
+            cancel,
+        } = self;
+        let end = session.run(&mut stream, rx, ticks, cancel).await;
+        session.finish(&end);
+    }
+}
+
+/// From an accepted `Hello` to a registered session that has written `HelloOk`; `None` if
+/// the connection ended on the way.
+async fn start(
+    hello: Hello,
+    mut sink: FrameSink,
+    service: Arc<Service>,
+    config: Arc<GatewayConfig>,
+    probes: Arc<Probes>,
+    shutdown: &CancellationToken,
+) -> Option<(Session, Outbox, CancellationToken)> {
+    let (tx, rx) = magpie_service::outbox::channel(config.outbound_queue);
     let cancel = shutdown.child_token();
     let ctx = service.sessions().register(
         hello.app.clone(),
@@ -80,9 +130,8 @@ pub(crate) async fn serve(
             ErrorCode::Unauthenticated,
             "this token was revoked",
         );
-        let mut sink = sink;
         send_close(&mut sink, &config, f).await;
-        return;
+        return None;
     }
     tracing::debug!(conn = ctx.conn_id, app = %ctx.app, user = %ctx.user, device = %ctx.device, "authenticated");
     spawn_presence(&service, &ctx, true);
@@ -101,26 +150,27 @@ pub(crate) async fn serve(
         }),
     );
     let mut session = Session {
-        service: service.clone(),
-        config: config.clone(),
-        probes,
-        ctx: ctx.clone(),
-        sink,
+        service,
         tracker: DeliveryTracker::new(config.delivery.clone()),
+        config,
+        probes,
+        ctx,
+        sink,
         in_flight: FuturesUnordered::new(),
         started: Instant::now(),
         rooms: JoinedRooms::default(),
     };
-    let end = match session.write_now(Outgoing::Frame(ok)).await {
-        Ok(()) => session.run(&mut stream, rx, cancel).await,
-        Err(e) => End::Io(e),
-    };
-    session.rooms.leave_all(ctx.conn_id);
-    service.sessions().unregister(&ctx);
-    spawn_presence(&service, &ctx, false);
-    metrics::counter!("magpie_connections_closed_total", "reason" => end.label()).increment(1);
-    tracing::debug!(conn = ctx.conn_id, reason = %end, "connection closed");
+    match session.write_now(Outgoing::Frame(ok)).await {
+        Ok(()) => Some((session, rx, cancel)),
+        Err(e) => {
+            session.finish(&End::Io(e));
+            None
+        }
+    }
 }
+
+/// A connection's outbound queue, as its session reads it.
+type Outbox = magpie_service::outbox::Receiver<Outbound>;
 
 struct Hello {
     request_id: u64,
@@ -255,6 +305,17 @@ impl std::fmt::Display for End {
     }
 }
 
+/// What woke a session's loop.
+// Moved into the boxed handler at once, never stored: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
+enum Event {
+    Outbound(Outbound),
+    Reply(Option<Frame>),
+    Incoming(Option<Result<Frame, ReadError>>),
+    Tick,
+    RoomTick,
+}
+
 struct Session {
     probes: Arc<Probes>,
     service: Arc<Service>,
@@ -272,48 +333,90 @@ impl Session {
     async fn run(
         &mut self,
         stream: &mut FrameStream,
-        mut rx: mpsc::Receiver<Outbound>,
+        mut rx: Outbox,
+        mut ticks: watch::Receiver<u64>,
         cancel: CancellationToken,
     ) -> End {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
         // Reliable room messages are checked more often than the heartbeat tick, so a lost
-        // one is written again well within the 3 s a room promises.
-        let retransmit = self.service.room_config().retransmit_ms;
-        let mut room_tick = tokio::time::interval(Duration::from_millis((retransmit / 4).max(25)));
-        room_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // one is written again well within the 3 s a room promises. Only a connection in a
+        // room has this timer.
+        let mut room_tick: Option<tokio::time::Interval> = None;
         loop {
-            let result = tokio::select! {
+            match (&room_tick, self.rooms.is_empty()) {
+                (None, false) => room_tick = Some(self.room_interval()),
+                (Some(_), true) => room_tick = None,
+                _ => {}
+            }
+            // The select yields a value and awaits nothing: the loop's own state stays
+            // small, and the handler (a frame, the sink's feed and flush) is a boxed
+            // future that exists while it runs, not in the task of every idle connection.
+            let event = tokio::select! {
                 biased;
                 () = cancel.cancelled() => return End::Cancelled,
                 item = rx.recv() => match item {
-                    Some(item) => self.outbound(item, &mut rx).await,
+                    Some(item) => Event::Outbound(item),
                     None => return End::Cancelled,
                 },
                 Some(reply) = self.in_flight.next(), if !self.in_flight.is_empty() => {
-                    self.replies(reply).await
+                    Event::Reply(reply)
                 }
                 incoming = stream.next(), if self.in_flight.len() < self.config.max_in_flight => {
                     last_heard = Instant::now();
-                    match incoming {
-                        None => return End::ClientClosed,
-                        Some(Err(e)) => {
-                            read_error(&mut self.sink, &self.config, &e).await;
-                            return End::BadInput(e.to_string());
-                        }
-                        Some(Ok(f)) => self.incoming(f).await,
-                    }
+                    Event::Incoming(incoming)
                 }
-                _ = tick.tick() => self.on_tick(last_heard).await,
-                _ = room_tick.tick(), if !self.rooms.is_empty() => {
-                    self.on_room_tick(rx.is_empty()).await
+                Ok(()) = ticks.changed() => {
+                    // An idle connection gives its queue's space back.
+                    rx.trim();
+                    Event::Tick
                 }
+                _ = next_tick(&mut room_tick), if room_tick.is_some() => Event::RoomTick,
             };
+            let result = Box::pin(self.handle(event, &mut rx, last_heard)).await;
             if let Err(end) = result {
                 return end;
             }
         }
+    }
+
+    async fn handle(
+        &mut self,
+        event: Event,
+        rx: &mut Outbox,
+        last_heard: Instant,
+    ) -> Result<(), End> {
+        match event {
+            Event::Outbound(item) => self.outbound(item, rx).await,
+            Event::Reply(reply) => self.replies(reply).await,
+            Event::Incoming(None) => Err(End::ClientClosed),
+            Event::Incoming(Some(Err(e))) => {
+                read_error(&mut self.sink, &self.config, &e).await;
+                Err(End::BadInput(e.to_string()))
+            }
+            Event::Incoming(Some(Ok(f))) => self.incoming(f).await,
+            Event::Tick => self.on_tick(last_heard).await,
+            Event::RoomTick => {
+                let queue_empty = rx.is_empty();
+                self.on_room_tick(queue_empty).await
+            }
+        }
+    }
+
+    /// Unregisters the connection once it has ended.
+    fn finish(&mut self, end: &End) {
+        let ctx = &self.ctx;
+        self.rooms.leave_all(ctx.conn_id);
+        self.service.sessions().unregister(ctx);
+        spawn_presence(&self.service, ctx, false);
+        metrics::counter!("magpie_connections_closed_total", "reason" => end.label()).increment(1);
+        tracing::debug!(conn = ctx.conn_id, reason = %end, "connection closed");
+    }
+
+    fn room_interval(&self) -> tokio::time::Interval {
+        let retransmit = self.service.room_config().retransmit_ms;
+        let mut t = tokio::time::interval(Duration::from_millis((retransmit / 4).max(25)));
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t
     }
 
     /// Milliseconds since the session started: the tracker's clock.
@@ -321,11 +424,7 @@ impl Session {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    async fn outbound(
-        &mut self,
-        first: Outbound,
-        rx: &mut mpsc::Receiver<Outbound>,
-    ) -> Result<(), End> {
+    async fn outbound(&mut self, first: Outbound, rx: &mut Outbox) -> Result<(), End> {
         self.probes.queue_depth.record(rx.len() as f64);
         let mut item = Some(first);
         let mut fed = 0;
@@ -550,6 +649,16 @@ impl Session {
             Ok(Err(e)) => Err(End::Io(e)),
             Err(_) => Err(End::Io(std::io::Error::other("write timed out"))),
         }
+    }
+}
+
+/// The next tick of `timer`; never, without one.
+async fn next_tick(timer: &mut Option<tokio::time::Interval>) {
+    match timer {
+        Some(t) => {
+            t.tick().await;
+        }
+        None => std::future::pending().await,
     }
 }
 

@@ -4,7 +4,8 @@
 //! - [`tls`]: loading a rustls server configuration from PEM files.
 //! - [`transport`]: TCP (length-prefixed frames) and WebSocket (one frame per binary
 //!   message) turned into one boxed stream of frames and one sink, so a single connection
-//!   loop serves both.
+//!   loop serves both. Plain TCP uses `plain_tcp`, which holds no buffer while the
+//!   connection is idle.
 //! - [`listener`]: accept loops; [`Gateway`] owns the shared state and the shutdown signal.
 //! - [`connection`]: the life of one connection: handshake (the first frame must be
 //!   `Hello`, within a deadline), then requests, pushes, acks, heartbeats.
@@ -20,6 +21,7 @@
 pub mod config;
 pub mod connection;
 pub mod listener;
+mod plain_tcp;
 pub mod preauth;
 mod probes;
 mod requests;

@@ -9,6 +9,7 @@ use magpie_proto::{codec::Outgoing, error_frame};
 use magpie_service::Service;
 use rustls::ServerConfig;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -19,6 +20,9 @@ use crate::config::GatewayConfig;
 use crate::connection;
 use crate::preauth::{PreauthLimiter, PreauthPermit};
 use crate::transport::{FrameSink, FrameStream, stream_transport, ws_transport};
+
+/// The period of the shared heartbeat tick.
+const TICK: Duration = Duration::from_secs(1);
 
 /// Which framing a listener speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +47,9 @@ pub struct Gateway {
     tasks: TaskTracker,
     /// The per-push metric handles every connection shares.
     probes: Arc<crate::probes::Probes>,
+    /// The heartbeat tick every connection shares (see [`Gateway::start_ticker`]).
+    ticks: watch::Sender<u64>,
+    ticker: std::sync::Once,
 }
 
 impl Gateway {
@@ -56,6 +63,8 @@ impl Gateway {
             close_connections: CancellationToken::new(),
             tasks: TaskTracker::new(),
             probes: Arc::new(crate::probes::Probes::new()),
+            ticks: watch::Sender::new(0),
+            ticker: std::sync::Once::new(),
         })
     }
 
@@ -75,6 +84,7 @@ impl Gateway {
             (Protocol::WebSocket, true) => "wss",
         };
         let acceptor = tls.map(TlsAcceptor::from);
+        self.ticker.call_once(|| self.start_ticker());
         self.tasks.spawn(async move {
             loop {
                 let accepted = tokio::select! {
@@ -101,7 +111,12 @@ impl Gateway {
                         let gw2 = gw.clone();
                         let acceptor = acceptor.clone();
                         gw.tasks.spawn(async move {
-                            gw2.handle(sock, peer, protocol, acceptor, permit).await;
+                            // The session gets a task of its own (see `connection::establish`).
+                            if let Some(live) =
+                                gw2.handle(sock, peer, protocol, acceptor, permit).await
+                            {
+                                gw2.tasks.spawn(live.run());
+                            }
                         });
                     }
                     Err(e) => {
@@ -110,6 +125,23 @@ impl Gateway {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 }
+            }
+        });
+    }
+
+    /// Starts the one-second tick every connection's idle timeout and retransmissions run
+    /// on. One timer for the whole gateway instead of one per connection: a per-connection
+    /// `Interval` is a boxed timer entry (112 bytes) held by every idle connection. The
+    /// ticker stops once the gateway is dropped.
+    fn start_ticker(self: &Arc<Self>) {
+        let gw = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(TICK);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                let Some(gw) = gw.upgrade() else { break };
+                gw.ticks.send_modify(|n| *n = n.wrapping_add(1));
             }
         });
     }
@@ -136,7 +168,7 @@ impl Gateway {
         protocol: Protocol,
         tls: Option<TlsAcceptor>,
         permit: Option<PreauthPermit>,
-    ) {
+    ) -> Option<connection::Live> {
         let deadline = Instant::now() + self.config.handshake_timeout;
         let _ = sock.set_nodelay(true);
         // Boxed: the TLS and WebSocket handshake futures are large (~11 KB), and an unboxed
@@ -148,12 +180,16 @@ impl Gateway {
                     let tls = acceptor.accept(sock).await.ok()?;
                     self.frames(tls, protocol).await
                 }
+                None if protocol == Protocol::Tcp => Some(crate::plain_tcp::transport(
+                    sock,
+                    self.service.limits().max_frame_bytes,
+                )),
                 None => self.frames(sock, protocol).await,
             }
         });
         let established = tokio::time::timeout_at(deadline, handshake).await;
         let Ok(Some((stream, mut sink))) = established else {
-            return;
+            return None;
         };
         let Some(permit) = permit else {
             tracing::info!(%peer, "too many unauthenticated connections from this address");
@@ -163,24 +199,25 @@ impl Gateway {
                 "too many unauthenticated connections from this address",
             );
             crate::wire::count_if_error(&f);
-            let _ = tokio::time::timeout(self.config.write_timeout, async {
+            // Boxed like the handshake: this state must not size every connection's task.
+            let _ = Box::pin(tokio::time::timeout(self.config.write_timeout, async {
                 use futures_util::SinkExt;
                 sink.send(Outgoing::Frame(f)).await?;
                 sink.close().await
-            })
+            }))
             .await;
-            return;
+            return None;
         };
-        connection::serve(
+        connection::establish(
             (stream, sink),
             self.service.clone(),
             self.config.clone(),
-            self.probes.clone(),
+            (self.probes.clone(), self.ticks.subscribe()),
             self.close_connections.clone(),
             permit,
             deadline,
         )
-        .await;
+        .await
     }
 
     async fn frames<S>(&self, io: S, protocol: Protocol) -> Option<(FrameStream, FrameSink)>

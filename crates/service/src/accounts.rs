@@ -30,25 +30,6 @@ pub const MAX_TOKEN_TTL_SECS: u64 = 90 * 24 * 3_600;
 /// Most users one import may carry.
 pub const MAX_IMPORT: usize = 1_000;
 
-/// Apps known to have no account record at all, so a login in them needs no store read.
-#[derive(Debug, Default)]
-pub(crate) struct AccountFree {
-    /// The apps.
-    pub(crate) apps: std::collections::HashSet<AppId>,
-    /// Account writes started: a scan that saw none is trusted only if no write started
-    /// while it ran.
-    pub(crate) writes: u64,
-}
-
-impl AccountFree {
-    /// Called before an account write in `app`: a login racing with it must read the
-    /// record.
-    fn will_write(&mut self, app: &AppId) {
-        self.writes += 1;
-        self.apps.remove(app);
-    }
-}
-
 /// One user to create.
 #[derive(Debug, Clone)]
 pub struct NewUser {
@@ -157,7 +138,7 @@ impl Service {
             if account.deleted {
                 // A deleted id may be used again: the new user starts enabled, and the old
                 // user's tokens stay revoked. (Other users need no account record: see
-                // `account_free_apps`.)
+                // `empty_tables`.)
                 account.tokens_valid_from_ms = self.now_ms();
                 account.deleted = false;
                 account.disabled = false;
@@ -225,7 +206,7 @@ impl Service {
         let mut account = (*self.existing_account(app, user).await?).clone();
         account.deleted = true;
         account.tokens_valid_from_ms = self.now_ms();
-        self.account_free_apps.lock().will_write(app);
+        self.empty_tables.will_write(app, Table::Accounts);
         self.store
             .write_records(
                 app,
@@ -321,26 +302,8 @@ impl Service {
         // An app without any account record (most, until the API disables or revokes
         // something) answers without a store read and without caching per user, so a
         // login stays a set lookup and the cache does not grow with every user.
-        let seen = {
-            let free = self.account_free_apps.lock();
-            if free.apps.contains(app) {
-                return Ok(Arc::new(AccountRecord::default()));
-            }
-            free.writes
-        };
-        if self
-            .store
-            .scan_records(app, Table::Accounts, "", None, 1)
-            .await?
-            .is_empty()
-        {
-            let mut free = self.account_free_apps.lock();
-            // Only if no account write started since `seen`: such a write may not have
-            // been visible to the scan.
-            if free.writes == seen {
-                free.apps.insert(app.clone());
-                return Ok(Arc::new(AccountRecord::default()));
-            }
+        if self.table_is_empty(app, Table::Accounts).await? {
+            return Ok(Arc::new(AccountRecord::default()));
         }
         let a = match self
             .store
@@ -372,7 +335,7 @@ impl Service {
         user: &UserId,
         account: AccountRecord,
     ) -> Result<(), ServiceError> {
-        self.account_free_apps.lock().will_write(app);
+        self.empty_tables.will_write(app, Table::Accounts);
         self.store
             .write_records(
                 app,

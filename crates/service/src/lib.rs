@@ -9,7 +9,7 @@
 //! - [`screening`]: what a message passes before it is stored: the word filter, then the
 //!   before-send hook.
 //! - [`sessions`]: who is online on which connection ([`SessionRegistry`]), with bounded
-//!   per-connection outbound queues.
+//!   per-connection outbound queues ([`outbox`], which hold no memory while empty).
 //! - [`messaging`]: [`Service`] and 1:1 sends.
 //! - [`groups`]: group operations and group sends; changes are events in the group's log.
 //! - [`sync`]: pull and history, limited to what the reader may see.
@@ -30,12 +30,14 @@ pub mod accounts;
 pub mod apps;
 pub mod clock;
 pub mod conversations;
+mod empty_tables;
 pub mod error;
 pub mod groups;
 pub mod hooks;
 pub mod idempotency;
 pub mod messaging;
 pub mod ops;
+pub mod outbox;
 pub mod rooms;
 pub mod screening;
 pub mod sessions;

@@ -67,8 +67,9 @@ pub struct Service {
     pub(crate) groups: GroupCache,
     /// Typing limits and presence subscriptions.
     pub(crate) signals: crate::signals::Signals,
-    /// Apps known to have no block records (see `Service::check_direct_allowed`).
-    pub(crate) block_free_apps: Mutex<HashSet<AppId>>,
+    /// Tables known to be empty per app (accounts, blocks, friends): hot paths skip
+    /// their reads (see `empty_tables`).
+    pub(crate) empty_tables: crate::empty_tables::EmptyTables,
     /// Loaded live rooms.
     pub(crate) rooms: crate::rooms::RoomRegistry,
     /// Live-room settings (a copy of `config.rooms`, for short paths).
@@ -77,8 +78,6 @@ pub struct Service {
     known_users: Mutex<HashSet<(AppId, UserId)>>,
     /// Account records read so far (see `accounts`), so a login costs a map lookup.
     pub(crate) accounts: Mutex<HashMap<(AppId, UserId), Arc<AccountRecord>>>,
-    /// Apps known to have no account record at all (see `accounts`).
-    pub(crate) account_free_apps: Mutex<crate::accounts::AccountFree>,
     /// Serialises changes to the apps (`apps::admin`).
     pub(crate) app_writes: tokio::sync::Mutex<()>,
     /// Where the sweep of expired idempotent answers goes on, per app.
@@ -124,10 +123,9 @@ impl Service {
             clock,
             groups: GroupCache::default(),
             signals: crate::signals::Signals::default(),
-            block_free_apps: Mutex::new(HashSet::new()),
+            empty_tables: Default::default(),
             known_users: Mutex::new(HashSet::new()),
             accounts: Mutex::new(HashMap::new()),
-            account_free_apps: Mutex::new(crate::accounts::AccountFree::default()),
             app_writes: tokio::sync::Mutex::new(()),
             hooks: OnceLock::new(),
             sweep_cursor: Mutex::new(HashMap::new()),
@@ -355,9 +353,9 @@ impl Service {
 mod tests {
     use super::*;
     use crate::apps::AppConfig;
+    use crate::outbox;
     use magpie_store::MemoryStore;
     use magpie_types::DeviceId;
-    use tokio::sync::mpsc;
     use tokio_util::sync::CancellationToken;
 
     struct FixedClock;
@@ -384,8 +382,8 @@ mod tests {
         .unwrap()
     }
 
-    fn connect(s: &Service, user: &str, dev: &str) -> (SessionCtx, mpsc::Receiver<Outbound>) {
-        let (tx, rx) = mpsc::channel(16);
+    fn connect(s: &Service, user: &str, dev: &str) -> (SessionCtx, outbox::Receiver<Outbound>) {
+        let (tx, rx) = outbox::channel(16);
         let ctx = s.sessions().register(
             AppId::new("a").unwrap(),
             UserId::new(user).unwrap(),

@@ -14,11 +14,11 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use crate::outbox::{self, TrySendError};
 use bytes::Bytes;
 use magpie_store::StoredMessage;
 use magpie_types::{AppId, DeviceId, UserId};
 use parking_lot::Mutex;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 const SHARDS: usize = 32;
@@ -137,7 +137,7 @@ pub struct SessionCtx {
 struct SessionHandle {
     conn_id: u64,
     device: DeviceId,
-    tx: mpsc::Sender<Outbound>,
+    tx: outbox::Sender<Outbound>,
     cancel: CancellationToken,
 }
 
@@ -176,7 +176,7 @@ impl SessionRegistry {
         app: AppId,
         user: UserId,
         device: DeviceId,
-        tx: mpsc::Sender<Outbound>,
+        tx: outbox::Sender<Outbound>,
         cancel: CancellationToken,
     ) -> SessionCtx {
         let conn_id = self.next_conn.fetch_add(1, Ordering::Relaxed);
@@ -279,10 +279,10 @@ impl SessionRegistry {
         for h in list.iter().filter(|h| Some(h.conn_id) != except) {
             match h.tx.try_send(item.clone()) {
                 Ok(()) => n += 1,
-                Err(mpsc::error::TrySendError::Full(_)) if lossy => {
+                Err(TrySendError::Full(_)) if lossy => {
                     metrics::counter!("magpie_signals_dropped_total").increment(1);
                 }
-                Err(mpsc::error::TrySendError::Full(_)) => {
+                Err(TrySendError::Full(_)) => {
                     tracing::info!(
                         conn = h.conn_id,
                         "outbound queue full; closing slow connection"
@@ -290,7 +290,7 @@ impl SessionRegistry {
                     metrics::counter!("magpie_slow_consumers_total").increment(1);
                     h.cancel.cancel();
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
+                Err(TrySendError::Closed(_)) => {}
             }
         }
         n
@@ -356,7 +356,7 @@ impl SessionRegistry {
     }
 
     /// The outbound queue of one connection, if it is registered.
-    pub fn sender_of(&self, ctx: &SessionCtx) -> Option<mpsc::Sender<Outbound>> {
+    pub fn sender_of(&self, ctx: &SessionCtx) -> Option<outbox::Sender<Outbound>> {
         let key = (ctx.app.clone(), ctx.user.clone());
         let shard = self.shard(&key).lock();
         shard
@@ -402,8 +402,8 @@ mod tests {
     fn replace_and_unregister() {
         let r = SessionRegistry::new();
         let (app, user) = ids();
-        let (tx1, mut rx1) = mpsc::channel(4);
-        let (tx2, _rx2) = mpsc::channel(4);
+        let (tx1, mut rx1) = outbox::channel(4);
+        let (tx2, _rx2) = outbox::channel(4);
         let dev = DeviceId::new("d").unwrap();
         let c1 = r.register(
             app.clone(),
@@ -437,7 +437,7 @@ mod tests {
     fn full_queue_cancels_the_connection() {
         let r = SessionRegistry::new();
         let (app, user) = ids();
-        let (tx, _rx) = mpsc::channel(1);
+        let (tx, _rx) = outbox::channel(1);
         let cancel = CancellationToken::new();
         let dev = DeviceId::new("d").unwrap();
         let c = r.register(app.clone(), user.clone(), dev, tx, cancel.clone());

@@ -230,7 +230,14 @@ impl Service {
         for (conn, watcher) in watchers {
             self.sessions.push_to_conn(app, &watcher, conn, &item);
         }
-        match self.pairs_of(app, Table::Friends, user).await {
+        // An app without friendships (most, and every one until its first) has nobody to
+        // tell: no store read on every connect and disconnect.
+        let friends = match self.table_is_empty(app, Table::Friends).await {
+            Ok(true) => Ok(Vec::new()),
+            Ok(false) => self.pairs_of(app, Table::Friends, user).await,
+            Err(e) => Err(e),
+        };
+        match friends {
             Ok(friends) => {
                 for f in friends {
                     self.sessions.push_lossy(app, &f, None, &item);

@@ -215,7 +215,7 @@ impl Service {
         let key = pair_key(&who.user, &other);
         if blocked {
             // Before the write: a send racing with it must not skip the check.
-            self.block_free_apps.lock().remove(&who.app);
+            self.empty_tables.will_write(&who.app, Table::Blocks);
         }
         let write = if blocked {
             records::put(
@@ -282,7 +282,7 @@ impl Service {
         if to == &who.user {
             return Ok(());
         }
-        if self.app_has_blocks(&who.app).await?
+        if !self.table_is_empty(&who.app, Table::Blocks).await?
             && self.has_pair(who, Table::Blocks, to, &who.user).await?
         {
             metrics::counter!("magpie_blocked_sends_total").increment(1);
@@ -292,7 +292,8 @@ impl Service {
             ));
         }
         if !self.apps().allows_strangers(&who.app)
-            && !self.has_pair(who, Table::Friends, &who.user, to).await?
+            && (self.table_is_empty(&who.app, Table::Friends).await?
+                || !self.has_pair(who, Table::Friends, &who.user, to).await?)
         {
             return Err(ServiceError::new(
                 ErrorKind::Blocked,
@@ -302,28 +303,11 @@ impl Service {
         Ok(())
     }
 
-    /// Whether the app has any block at all. Most apps have few blocks and every 1:1 send
-    /// asks, so an app seen without any skips the per-send read until its first block.
-    /// (One node: with several nodes the block must reach the others over the bus.)
-    async fn app_has_blocks(&self, app: &magpie_types::AppId) -> Result<bool, ServiceError> {
-        if self.block_free_apps.lock().contains(app) {
-            return Ok(false);
-        }
-        let any = !self
-            .store
-            .scan_records(app, Table::Blocks, "", None, 1)
-            .await?
-            .is_empty();
-        if !any {
-            self.block_free_apps.lock().insert(app.clone());
-        }
-        Ok(any)
-    }
-
     async fn befriend(&self, who: &SessionCtx, other: &UserId) -> Result<(), ServiceError> {
         let since = SinceRecord {
             since_ms: self.now_ms(),
         };
+        self.empty_tables.will_write(&who.app, Table::Friends);
         let writes = vec![
             records::put(Table::Friends, pair_key(&who.user, other), &since)?,
             records::put(Table::Friends, pair_key(other, &who.user), &since)?,

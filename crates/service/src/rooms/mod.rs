@@ -24,6 +24,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use crate::outbox::{self, TrySendError};
 use bytes::Bytes;
 use magpie_core::room::budget::Budget;
 use magpie_core::room::log::{After, LogBounds, ReliableLog};
@@ -31,7 +32,6 @@ use magpie_store::records::{self, RoomRecord, RoomUserRecord};
 use magpie_store::{Store, Table};
 use magpie_types::{AppId, ClientMsgId, Content, MsgId, Priority, RoomId, Seq, UserId};
 use parking_lot::{Mutex, RwLock};
-use tokio::sync::mpsc;
 
 use crate::error::ServiceError;
 use crate::sessions::Outbound;
@@ -199,7 +199,7 @@ pub struct RoomInfo {
 #[derive(Debug)]
 struct Member {
     user: UserId,
-    tx: mpsc::Sender<Outbound>,
+    tx: outbox::Sender<Outbound>,
 }
 
 /// The connections in a room, and the distinct users among them (for the online count and
@@ -344,8 +344,8 @@ impl Room {
                 }
                 match member.tx.try_send(item.clone()) {
                     Ok(()) => queued += 1,
-                    Err(mpsc::error::TrySendError::Full(_)) => full += 1,
-                    Err(mpsc::error::TrySendError::Closed(_)) => closed.push(conn),
+                    Err(TrySendError::Full(_)) => full += 1,
+                    Err(TrySendError::Closed(_)) => closed.push(conn),
                 }
             }
         }
@@ -377,7 +377,7 @@ impl Room {
         removed.len()
     }
 
-    fn add_member(&self, conn_id: u64, user: UserId, tx: mpsc::Sender<Outbound>) {
+    fn add_member(&self, conn_id: u64, user: UserId, tx: outbox::Sender<Outbound>) {
         self.members.write().insert(conn_id, Member { user, tx });
     }
 }

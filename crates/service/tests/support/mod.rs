@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use magpie_core::Limits;
+use magpie_service::outbox;
 use magpie_service::{AppConfig, AppRegistry, Clock, Outbound, Service, ServiceConfig, SessionCtx};
 use magpie_store::MemoryStore;
 use magpie_types::{AppId, ConvId, DeviceId, Seq, UserId};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// A clock tests can move.
@@ -68,7 +68,7 @@ pub async fn service_with(users: &[&str], limits: Limits) -> (Arc<Service>, Arc<
 /// A connected device whose pushes the test reads.
 pub struct Device {
     pub ctx: SessionCtx,
-    pub rx: mpsc::Receiver<Outbound>,
+    pub rx: outbox::Receiver<Outbound>,
 }
 
 impl Device {
@@ -96,7 +96,7 @@ impl Device {
 }
 
 pub fn connect(svc: &Service, app_id: &str, u: &str, dev: &str) -> Device {
-    let (tx, rx) = mpsc::channel(1 << 16);
+    let (tx, rx) = outbox::channel(1 << 16);
     let ctx = svc.sessions().register(
         app(app_id),
         user(u),
