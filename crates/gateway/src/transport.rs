@@ -7,6 +7,7 @@
 
 use std::io;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
@@ -92,14 +93,43 @@ where
             Err(e) => Some(Err(ReadError::Io(e.to_string()))),
         }
     });
-    let sink =
-        sink.sink_map_err(|e| io::Error::other(e.to_string()))
-            .with(|o: Outgoing| async move {
-                let bytes: Bytes = match o {
-                    Outgoing::Frame(f) => encode_frame(&f),
-                    Outgoing::Encoded(b) => b,
-                };
-                Ok::<_, io::Error>(WsMessage::Binary(bytes))
-            });
-    (Box::pin(stream), Box::pin(sink))
+    (Box::pin(stream), Box::pin(WsSink(sink)))
+}
+
+/// Frames into WebSocket binary messages. Written out rather than `SinkExt::with`, whose
+/// adapter keeps room for a pending conversion future holding a whole `Outgoing` (about
+/// 800 bytes) in every connection's boxed sink; the conversion is synchronous anyway.
+struct WsSink<S>(S);
+
+impl<S> Sink<Outgoing> for WsSink<S>
+where
+    S: Sink<WsMessage, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
+{
+    type Error = io::Error;
+
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_ready(cx).map_err(ws_error)
+    }
+
+    fn start_send(mut self: Pin<&mut Self>, item: Outgoing) -> io::Result<()> {
+        let bytes: Bytes = match item {
+            Outgoing::Frame(f) => encode_frame(&f),
+            Outgoing::Encoded(b) => b,
+        };
+        Pin::new(&mut self.0)
+            .start_send(WsMessage::Binary(bytes))
+            .map_err(ws_error)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx).map_err(ws_error)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_close(cx).map_err(ws_error)
+    }
+}
+
+fn ws_error(e: tokio_tungstenite::tungstenite::Error) -> io::Error {
+    io::Error::other(e.to_string())
 }
