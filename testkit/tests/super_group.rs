@@ -16,7 +16,6 @@ use magpie_service::{
 use magpie_store::Store;
 use magpie_store_embedded::{EmbeddedOptions, EmbeddedStore};
 use magpie_types::{AppId, ClientMsgId, Content, ConvId, DeviceId, GroupId, UserId};
-use tokio_util::sync::CancellationToken;
 
 const MEMBERS: usize = 100_000;
 const ONLINE: usize = 2_000;
@@ -61,13 +60,9 @@ async fn a_100k_member_super_group() {
 
     let session = |i: usize, cap: usize| {
         let (tx, rx) = outbox::channel(cap);
-        let ctx = svc.sessions().register(
-            app.clone(),
-            user(i),
-            DeviceId::new("d").unwrap(),
-            tx,
-            CancellationToken::new(),
-        );
+        let ctx = svc
+            .sessions()
+            .register(app.clone(), user(i), DeviceId::new("d").unwrap(), tx);
         (ctx, rx)
     };
     let (owner, _owner_rx) = session(0, 1 << 12);

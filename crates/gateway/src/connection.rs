@@ -16,7 +16,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use magpie_core::auth::AuthError;
 use magpie_core::delivery::{DeliveryTracker, Poll};
@@ -36,7 +35,8 @@ use crate::probes::Probes;
 use crate::transport::{FrameSink, FrameStream, ReadError};
 use crate::wire;
 
-use crate::requests::{self, Reply};
+use crate::in_flight::InFlight;
+use crate::requests;
 use crate::room_tracks::JoinedRooms;
 use crate::wire_rooms;
 
@@ -89,16 +89,19 @@ pub(crate) struct Live {
 
 impl Live {
     /// Serves the session until it ends, then unregisters it.
-    pub(crate) async fn run(self) {
-        let Live {
-            mut session,
-            mut stream,
-            rx,
-            ticks,
-            cancel,
-        } = self;
-        let end = session.run(&mut stream, rx, ticks, cancel).await;
-        session.finish(&end);
+    // Fields are used in place, not destructured into locals: a future keeps its argument's
+    // storage for its whole life, so locals would hold a second copy of the session.
+    pub(crate) async fn run(mut self) {
+        let end = self
+            .session
+            .run(
+                &mut self.stream,
+                &mut self.rx,
+                &mut self.ticks,
+                &self.cancel,
+            )
+            .await;
+        self.session.finish(&end);
     }
 }
 
@@ -113,13 +116,15 @@ async fn start(
     shutdown: &CancellationToken,
 ) -> Option<(Session, Outbox, CancellationToken)> {
     let (tx, rx) = magpie_service::outbox::channel(config.outbound_queue);
-    let cancel = shutdown.child_token();
+    // The registry ends this connection through its queue (`outbox::Sender::cancel`); the
+    // gateway's drain through its own token, shared by every connection (a child token
+    // would be one more allocation per connection).
+    let cancel = shutdown.clone();
     let ctx = service.sessions().register(
         hello.app.clone(),
         hello.user.clone(),
         hello.device.clone(),
         tx,
-        cancel.clone(),
     );
     // A revocation that landed between the check in the handshake and the registration
     // found no connection to close: check again now that this one is registered.
@@ -156,7 +161,7 @@ async fn start(
         probes,
         ctx,
         sink,
-        in_flight: FuturesUnordered::new(),
+        in_flight: InFlight::default(),
         started: Instant::now(),
         rooms: JoinedRooms::default(),
     };
@@ -323,7 +328,7 @@ struct Session {
     ctx: SessionCtx,
     sink: FrameSink,
     tracker: DeliveryTracker<bytes::Bytes>,
-    in_flight: FuturesUnordered<Reply>,
+    in_flight: InFlight,
     started: Instant,
     /// Live rooms this connection is in.
     rooms: JoinedRooms,
@@ -333,9 +338,9 @@ impl Session {
     async fn run(
         &mut self,
         stream: &mut FrameStream,
-        mut rx: Outbox,
-        mut ticks: watch::Receiver<u64>,
-        cancel: CancellationToken,
+        rx: &mut Outbox,
+        ticks: &mut watch::Receiver<u64>,
+        cancel: &CancellationToken,
     ) -> End {
         let mut last_heard = Instant::now();
         // Reliable room messages are checked more often than the heartbeat tick, so a lost
@@ -368,11 +373,12 @@ impl Session {
                 Ok(()) = ticks.changed() => {
                     // An idle connection gives its queue's space back.
                     rx.trim();
+                    self.in_flight.trim();
                     Event::Tick
                 }
                 _ = next_tick(&mut room_tick), if room_tick.is_some() => Event::RoomTick,
             };
-            let result = Box::pin(self.handle(event, &mut rx, last_heard)).await;
+            let result = Box::pin(self.handle(event, rx, last_heard)).await;
             if let Err(end) = result {
                 return end;
             }
@@ -616,13 +622,13 @@ impl Session {
                 .await
             }
             other => {
-                let reply = requests::dispatch(
-                    self.service.clone(),
-                    self.ctx.clone(),
-                    rid,
-                    other,
-                    &self.rooms,
-                );
+                // Only a room request gets (and allocates) the connection's room state.
+                let rooms = match other {
+                    Body::Room(_) => self.rooms.shared(),
+                    _ => JoinedRooms::default(),
+                };
+                let reply =
+                    requests::dispatch(self.service.clone(), self.ctx.clone(), rid, other, &rooms);
                 self.in_flight.push(reply);
                 Ok(())
             }

@@ -20,6 +20,7 @@
 
 pub mod config;
 pub mod connection;
+mod in_flight;
 pub mod listener;
 mod plain_tcp;
 pub mod preauth;

@@ -34,10 +34,25 @@ struct Track {
 }
 
 /// The rooms of one connection. Shared between the connection loop and its room requests.
+/// Allocated on the connection's first room request ([`JoinedRooms::shared`]): most
+/// connections never join a room, and an idle one should hold nothing for rooms.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct JoinedRooms(Arc<Mutex<HashMap<RoomId, Track>>>);
+pub(crate) struct JoinedRooms(Option<Arc<Mutex<HashMap<RoomId, Track>>>>);
+
+type Tracks = HashMap<RoomId, Track>;
 
 impl JoinedRooms {
+    /// A handle sharing this connection's rooms, created if this is the first.
+    pub(crate) fn shared(&mut self) -> JoinedRooms {
+        self.0.get_or_insert_with(Arc::default);
+        self.clone()
+    }
+
+    /// Runs `f` on the tracks, if this connection has any room state.
+    fn with<R>(&self, f: impl FnOnce(&mut Tracks) -> R) -> Option<R> {
+        self.0.as_ref().map(|m| f(&mut m.lock()))
+    }
+
     /// Records a join: the client has everything up to `joined.acked`, and the reply
     /// carries the `missed` messages after it.
     pub(crate) fn joined(&self, joined: &RoomJoined, now_ms: u64) {
@@ -48,7 +63,12 @@ impl JoinedRooms {
             .max()
             .unwrap_or(0)
             .max(joined.acked);
-        self.0.lock().insert(
+        let Some(map) = &self.0 else {
+            // Requests get a handle from `shared`, which always has the map.
+            debug_assert!(false, "a room joined through an unshared handle");
+            return;
+        };
+        map.lock().insert(
             joined.room.id.clone(),
             Track {
                 room: joined.room.clone(),
@@ -62,37 +82,41 @@ impl JoinedRooms {
 
     /// Forgets a room (left, kicked, banned, closed).
     pub(crate) fn left(&self, room: &RoomId) {
-        self.0.lock().remove(room);
+        self.with(|t| t.remove(room));
     }
 
     /// Whether the connection is in any room.
     pub(crate) fn is_empty(&self) -> bool {
-        self.0.lock().is_empty()
+        self.with(|t| t.is_empty()).unwrap_or(true)
     }
 
     /// A batch whose highest reliable seq is `seq` was written to the connection.
     pub(crate) fn wrote(&self, room: &RoomId, seq: Seq, now_ms: u64) {
-        if let Some(t) = self.0.lock().get_mut(room)
-            && seq > t.written
-        {
-            t.written = seq;
-            if t.behind_since.is_none() && t.acked < seq {
-                t.behind_since = Some(now_ms);
+        self.with(|tracks| {
+            if let Some(t) = tracks.get_mut(room)
+                && seq > t.written
+            {
+                t.written = seq;
+                if t.behind_since.is_none() && t.acked < seq {
+                    t.behind_since = Some(now_ms);
+                }
             }
-        }
+        });
     }
 
     /// The client has every reliable message of `room` up to `seq`.
     pub(crate) fn on_ack(&self, room: &RoomId, seq: Seq, now_ms: u64) {
-        if let Some(t) = self.0.lock().get_mut(room) {
-            let seq = seq.min(t.room.last_seq());
-            if seq > t.acked {
-                t.acked = seq;
-                t.written = t.written.max(seq);
-                t.backoff = 0;
-                t.behind_since = (seq < t.written).then_some(now_ms);
+        self.with(|tracks| {
+            if let Some(t) = tracks.get_mut(room) {
+                let seq = seq.min(t.room.last_seq());
+                if seq > t.acked {
+                    t.acked = seq;
+                    t.written = t.written.max(seq);
+                    t.backoff = 0;
+                    t.behind_since = (seq < t.written).then_some(now_ms);
+                }
             }
-        }
+        });
     }
 
     /// Reliable messages to write again now. `queue_empty`: nothing is waiting in the
@@ -108,7 +132,10 @@ impl JoinedRooms {
         queue_empty: bool,
     ) -> Vec<Arc<RoomEntry>> {
         let mut out = Vec::new();
-        let mut tracks = self.0.lock();
+        let Some(map) = &self.0 else {
+            return out;
+        };
+        let mut tracks = map.lock();
         tracks.retain(|_, t| t.room.has_member(conn_id));
         for t in tracks.values_mut() {
             let target = if queue_empty {
@@ -141,8 +168,10 @@ impl JoinedRooms {
 
     /// Takes the connection out of every room (it is closing).
     pub(crate) fn leave_all(&self, conn_id: u64) {
-        for (_, t) in self.0.lock().drain() {
-            t.room.remove_member(conn_id);
-        }
+        self.with(|tracks| {
+            for (_, t) in tracks.drain() {
+                t.room.remove_member(conn_id);
+            }
+        });
     }
 }

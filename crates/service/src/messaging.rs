@@ -356,7 +356,6 @@ mod tests {
     use crate::outbox;
     use magpie_store::MemoryStore;
     use magpie_types::DeviceId;
-    use tokio_util::sync::CancellationToken;
 
     struct FixedClock;
     impl Clock for FixedClock {
@@ -389,7 +388,6 @@ mod tests {
             UserId::new(user).unwrap(),
             DeviceId::new(dev).unwrap(),
             tx,
-            CancellationToken::new(),
         );
         (ctx, rx)
     }

@@ -11,7 +11,9 @@
 //! Semantics are those of a bounded mpsc channel: `try_send` fails with `Full` at capacity
 //! (the caller decides: close a slow consumer, or drop a lossy signal) and with `Closed`
 //! once the receiver is gone; `recv` yields `None` once every sender is gone and the queue
-//! is drained.
+//! is drained. One addition: [`Sender::cancel`] ends the receiving connection at once
+//! (`recv` yields `None` with items still queued), which is how the session registry
+//! closes a slow or replaced connection without a cancellation token per connection.
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
@@ -45,6 +47,8 @@ struct State<T> {
     /// The receiver's waker while it waits on an empty queue.
     waker: Option<Waker>,
     receiver_alive: bool,
+    /// Set by [`Sender::cancel`]: the receiver stops at once.
+    cancelled: bool,
 }
 
 #[derive(Debug)]
@@ -73,6 +77,7 @@ pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
             items: VecDeque::new(),
             waker: None,
             receiver_alive: true,
+            cancelled: false,
         }),
         capacity: capacity.max(1),
         senders: AtomicUsize::new(1),
@@ -90,7 +95,7 @@ impl<T> Sender<T> {
     pub fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
         let waker = {
             let mut state = self.shared.state.lock();
-            if !state.receiver_alive {
+            if !state.receiver_alive || state.cancelled {
                 return Err(TrySendError::Closed(item));
             }
             if state.items.len() >= self.shared.capacity {
@@ -109,6 +114,19 @@ impl<T> Sender<T> {
     /// Whether the receiver is gone.
     pub fn is_closed(&self) -> bool {
         !self.shared.state.lock().receiver_alive
+    }
+
+    /// Ends the receiver: its next `recv` yields `None`, whatever is queued. Sends after
+    /// this are refused as `Closed`.
+    pub fn cancel(&self) {
+        let waker = {
+            let mut state = self.shared.state.lock();
+            state.cancelled = true;
+            state.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
     }
 }
 
@@ -134,10 +152,14 @@ impl<T> Drop for Sender<T> {
 }
 
 impl<T> Receiver<T> {
-    /// The next item; `None` once every sender is gone and the queue is drained.
+    /// The next item; `None` once every sender is gone and the queue is drained, or at once
+    /// after [`Sender::cancel`].
     pub async fn recv(&mut self) -> Option<T> {
         poll_fn(|cx| {
             let mut state = self.shared.state.lock();
+            if state.cancelled {
+                return Poll::Ready(None);
+            }
             if let Some(item) = state.items.pop_front() {
                 return Poll::Ready(Some(item));
             }
@@ -158,6 +180,9 @@ impl<T> Receiver<T> {
     /// The next item if one is queued now.
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
         let mut state = self.shared.state.lock();
+        if state.cancelled {
+            return Err(TryRecvError::Disconnected);
+        }
         match state.items.pop_front() {
             Some(item) => Ok(item),
             None if self.shared.senders.load(Ordering::Acquire) == 0 => {
@@ -254,6 +279,25 @@ mod tests {
         assert!(rx.shared.state.lock().items.capacity() > 0);
         rx.trim();
         assert_eq!(rx.shared.state.lock().items.capacity(), 0);
+    }
+
+    #[tokio::test]
+    async fn cancel_ends_a_waiting_receiver_with_items_still_queued() {
+        let (tx, mut rx) = channel(4);
+        let waiting = tokio::spawn(async move {
+            let first = rx.recv().await;
+            let second = rx.recv().await;
+            (first, second, rx)
+        });
+        tx.try_send(1).unwrap();
+        tokio::task::yield_now().await;
+        tx.try_send(2).unwrap();
+        tx.cancel();
+        let (first, second, mut rx) = waiting.await.unwrap();
+        assert!(first == Some(1) || first.is_none());
+        assert_eq!(second, None, "cancelled with an item queued");
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+        assert_eq!(tx.try_send(3), Err(TrySendError::Closed(3)));
     }
 
     #[tokio::test]

@@ -19,7 +19,6 @@ use bytes::Bytes;
 use magpie_store::StoredMessage;
 use magpie_types::{AppId, DeviceId, UserId};
 use parking_lot::Mutex;
-use tokio_util::sync::CancellationToken;
 
 const SHARDS: usize = 32;
 
@@ -138,7 +137,6 @@ struct SessionHandle {
     conn_id: u64,
     device: DeviceId,
     tx: outbox::Sender<Outbound>,
-    cancel: CancellationToken,
 }
 
 type Shard = Mutex<HashMap<(AppId, UserId), Vec<SessionHandle>>>;
@@ -177,7 +175,6 @@ impl SessionRegistry {
         user: UserId,
         device: DeviceId,
         tx: outbox::Sender<Outbound>,
-        cancel: CancellationToken,
     ) -> SessionCtx {
         let conn_id = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let key = (app.clone(), user.clone());
@@ -192,7 +189,6 @@ impl SessionRegistry {
                 conn_id,
                 device: device.clone(),
                 tx,
-                cancel,
             });
             replaced
         };
@@ -203,7 +199,7 @@ impl SessionRegistry {
                     reconnect: false,
                 });
                 if sent.is_err() {
-                    old.cancel.cancel();
+                    old.tx.cancel();
                 }
             }
             None => {
@@ -288,7 +284,7 @@ impl SessionRegistry {
                         "outbound queue full; closing slow connection"
                     );
                     metrics::counter!("magpie_slow_consumers_total").increment(1);
-                    h.cancel.cancel();
+                    h.tx.cancel();
                 }
                 Err(TrySendError::Closed(_)) => {}
             }
@@ -316,7 +312,7 @@ impl SessionRegistry {
                         reconnect: true,
                     };
                     if h.tx.try_send(item).is_err() {
-                        h.cancel.cancel();
+                        h.tx.cancel();
                     }
                 }
             }
@@ -348,7 +344,7 @@ impl SessionRegistry {
                 reconnect: false,
             };
             if h.tx.try_send(item).is_err() {
-                h.cancel.cancel();
+                h.tx.cancel();
             }
             n += 1;
         }
@@ -405,20 +401,8 @@ mod tests {
         let (tx1, mut rx1) = outbox::channel(4);
         let (tx2, _rx2) = outbox::channel(4);
         let dev = DeviceId::new("d").unwrap();
-        let c1 = r.register(
-            app.clone(),
-            user.clone(),
-            dev.clone(),
-            tx1,
-            CancellationToken::new(),
-        );
-        let c2 = r.register(
-            app.clone(),
-            user.clone(),
-            dev,
-            tx2,
-            CancellationToken::new(),
-        );
+        let c1 = r.register(app.clone(), user.clone(), dev.clone(), tx1);
+        let c2 = r.register(app.clone(), user.clone(), dev, tx2);
         assert!(matches!(
             rx1.try_recv(),
             Ok(Outbound::GoAway {
@@ -437,13 +421,16 @@ mod tests {
     fn full_queue_cancels_the_connection() {
         let r = SessionRegistry::new();
         let (app, user) = ids();
-        let (tx, _rx) = outbox::channel(1);
-        let cancel = CancellationToken::new();
+        let (tx, mut rx) = outbox::channel(1);
         let dev = DeviceId::new("d").unwrap();
-        let c = r.register(app.clone(), user.clone(), dev, tx, cancel.clone());
+        let c = r.register(app.clone(), user.clone(), dev, tx);
         assert_eq!(r.push_to_user(&app, &user, None, &goaway()), 1);
         assert_eq!(r.push_to_user(&app, &user, None, &goaway()), 0);
-        assert!(cancel.is_cancelled());
+        assert_eq!(
+            rx.try_recv().err(),
+            Some(outbox::TryRecvError::Disconnected),
+            "the connection is cancelled"
+        );
         assert_eq!(r.push_to_user(&app, &user, Some(c.conn_id), &goaway()), 0);
     }
 }

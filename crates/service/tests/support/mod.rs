@@ -9,7 +9,6 @@ use magpie_service::outbox;
 use magpie_service::{AppConfig, AppRegistry, Clock, Outbound, Service, ServiceConfig, SessionCtx};
 use magpie_store::MemoryStore;
 use magpie_types::{AppId, ConvId, DeviceId, Seq, UserId};
-use tokio_util::sync::CancellationToken;
 
 /// A clock tests can move.
 #[derive(Debug, Default)]
@@ -97,12 +96,8 @@ impl Device {
 
 pub fn connect(svc: &Service, app_id: &str, u: &str, dev: &str) -> Device {
     let (tx, rx) = outbox::channel(1 << 16);
-    let ctx = svc.sessions().register(
-        app(app_id),
-        user(u),
-        DeviceId::new(dev).unwrap(),
-        tx,
-        CancellationToken::new(),
-    );
+    let ctx = svc
+        .sessions()
+        .register(app(app_id), user(u), DeviceId::new(dev).unwrap(), tx);
     Device { ctx, rx }
 }
