@@ -3,11 +3,18 @@
 //! 1. **Handshake.** The first frame must be `Hello` with a supported protocol version and a
 //!    valid token, within the handshake deadline; anything else gets a typed error frame and
 //!    the connection is closed. Until then the connection holds a pre-auth permit.
-//! 2. **Session.** One task per connection runs a `select!` loop over: the outbound queue
-//!    (pushes from other connections, go-away), replies of requests in progress, incoming
+//! 2. **Session.** Once `HelloOk` is written the session gets a task of its own ([`Live`]),
+//!    which runs a `select!` loop over: the outbound queue (pushes from other connections,
+//!    go-away, cancellation by the registry or the drain, and the gateway's one-second tick
+//!    for retransmissions and the idle timeout), replies of requests in progress, incoming
 //!    frames (read only while fewer than `max_in_flight` requests are in progress, which is
-//!    the backpressure), the server's shutdown, and a one-second tick for retransmissions
-//!    and the idle timeout.
+//!    the backpressure), and, while the connection is in a live room, the room's
+//!    retransmission timer.
+//!
+//! Memory: an idle connection's task holds the session and the small futures of that
+//! select, nothing else; handlers are boxed while they run, and the queue, the transport's
+//! buffers, the in-flight set and the room state allocate only when used (BENCHMARKS.md
+//! has the breakdown).
 //!
 //! Writes are batched: everything ready in the outbound queue is fed to the sink before one
 //! flush, so a burst of pushes costs one syscall. Every flush has a deadline; a peer that
@@ -23,9 +30,9 @@ use magpie_proto::codec::Outgoing;
 
 use magpie_proto::pb::{self, ErrorCode};
 use magpie_proto::{Body, Frame, PROTOCOL_VERSION, encode_frame, error_frame, frame};
+use magpie_service::outbox::Next;
 use magpie_service::{Outbound, Service, SessionCtx};
 use magpie_types::{ConvId, UserId};
-use tokio::sync::watch;
 use tokio::time::{Instant, timeout};
 use tokio_util::sync::CancellationToken;
 
@@ -55,7 +62,7 @@ pub(crate) async fn establish(
     (mut stream, mut sink): (FrameStream, FrameSink),
     service: Arc<Service>,
     config: Arc<GatewayConfig>,
-    (probes, ticks): (Arc<Probes>, watch::Receiver<u64>),
+    probes: Arc<Probes>,
     shutdown: CancellationToken,
     permit: PreauthPermit,
     handshake_deadline: Instant,
@@ -67,14 +74,17 @@ pub(crate) async fn establish(
     };
     let hello = hello?;
     drop(permit);
-    let (session, rx, cancel) =
-        Box::pin(start(hello, sink, service, config, probes, &shutdown)).await?;
+    let (mut session, rx) = Box::pin(start(hello, sink, service, config, probes)).await?;
+    if shutdown.is_cancelled() {
+        // Registered after the drain's `cancel_all` went by: end here instead. (The token is
+        // cancelled before `cancel_all` runs, so one of the two sees every session.)
+        session.finish(&End::Cancelled);
+        return None;
+    }
     Some(Live {
         session,
         stream,
         rx,
-        ticks,
-        cancel,
     })
 }
 
@@ -83,25 +93,19 @@ pub(crate) struct Live {
     session: Session,
     stream: FrameStream,
     rx: Outbox,
-    ticks: watch::Receiver<u64>,
-    cancel: CancellationToken,
 }
 
 impl Live {
     /// Serves the session until it ends, then unregisters it.
-    // Fields are used in place, not destructured into locals: a future keeps its argument's
-    // storage for its whole life, so locals would hold a second copy of the session.
-    pub(crate) async fn run(mut self) {
-        let end = self
-            .session
-            .run(
-                &mut self.stream,
-                &mut self.rx,
-                &mut self.ticks,
-                &self.cancel,
-            )
-            .await;
-        self.session.finish(&end);
+    // Not an `async fn`: its future would keep the argument and a second copy for the
+    // `mut` binding (an `async fn` future keeps an argument's storage for its whole life).
+    // The block captures `self` once and uses its fields in place.
+    #[allow(clippy::manual_async_fn)]
+    pub(crate) fn run(mut self) -> impl Future<Output = ()> + Send {
+        async move {
+            let end = self.session.run(&mut self.stream, &mut self.rx).await;
+            self.session.finish(&end);
+        }
     }
 }
 
@@ -113,13 +117,12 @@ async fn start(
     service: Arc<Service>,
     config: Arc<GatewayConfig>,
     probes: Arc<Probes>,
-    shutdown: &CancellationToken,
-) -> Option<(Session, Outbox, CancellationToken)> {
+) -> Option<(Session, Outbox)> {
     let (tx, rx) = magpie_service::outbox::channel(config.outbound_queue);
-    // The registry ends this connection through its queue (`outbox::Sender::cancel`); the
-    // gateway's drain through its own token, shared by every connection (a child token
-    // would be one more allocation per connection).
-    let cancel = shutdown.clone();
+    // The registry ends this connection through its queue (`outbox::Sender::cancel`): for a
+    // slow consumer, a replaced device, and the end of the gateway's drain alike. (A child
+    // cancellation token per connection was one more allocation, and waiting on a token one
+    // more future in every idle connection's task.)
     let ctx = service.sessions().register(
         hello.app.clone(),
         hello.user.clone(),
@@ -166,7 +169,7 @@ async fn start(
         rooms: JoinedRooms::default(),
     };
     match session.write_now(Outgoing::Frame(ok)).await {
-        Ok(()) => Some((session, rx, cancel)),
+        Ok(()) => Some((session, rx)),
         Err(e) => {
             session.finish(&End::Io(e));
             None
@@ -335,13 +338,7 @@ struct Session {
 }
 
 impl Session {
-    async fn run(
-        &mut self,
-        stream: &mut FrameStream,
-        rx: &mut Outbox,
-        ticks: &mut watch::Receiver<u64>,
-        cancel: &CancellationToken,
-    ) -> End {
+    async fn run(&mut self, stream: &mut FrameStream, rx: &mut Outbox) -> End {
         let mut last_heard = Instant::now();
         // Reliable room messages are checked more often than the heartbeat tick, so a lost
         // one is written again well within the 3 s a room promises. Only a connection in a
@@ -358,10 +355,15 @@ impl Session {
             // future that exists while it runs, not in the task of every idle connection.
             let event = tokio::select! {
                 biased;
-                () = cancel.cancelled() => return End::Cancelled,
-                item = rx.recv() => match item {
-                    Some(item) => Event::Outbound(item),
-                    None => return End::Cancelled,
+                next = rx.next() => match next {
+                    Next::Item(item) => Event::Outbound(item),
+                    Next::Tick => {
+                        // An idle connection gives its queue's space back.
+                        rx.trim();
+                        self.in_flight.trim();
+                        Event::Tick
+                    }
+                    Next::End => return End::Cancelled,
                 },
                 Some(reply) = self.in_flight.next(), if !self.in_flight.is_empty() => {
                     Event::Reply(reply)
@@ -369,12 +371,6 @@ impl Session {
                 incoming = stream.next(), if self.in_flight.len() < self.config.max_in_flight => {
                     last_heard = Instant::now();
                     Event::Incoming(incoming)
-                }
-                Ok(()) = ticks.changed() => {
-                    // An idle connection gives its queue's space back.
-                    rx.trim();
-                    self.in_flight.trim();
-                    Event::Tick
                 }
                 _ = next_tick(&mut room_tick), if room_tick.is_some() => Event::RoomTick,
             };

@@ -9,7 +9,6 @@ use magpie_proto::{codec::Outgoing, error_frame};
 use magpie_service::Service;
 use rustls::ServerConfig;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -47,8 +46,7 @@ pub struct Gateway {
     tasks: TaskTracker,
     /// The per-push metric handles every connection shares.
     probes: Arc<crate::probes::Probes>,
-    /// The heartbeat tick every connection shares (see [`Gateway::start_ticker`]).
-    ticks: watch::Sender<u64>,
+    /// Starts the heartbeat tick once (see [`Gateway::start_ticker`]).
     ticker: std::sync::Once,
 }
 
@@ -63,7 +61,6 @@ impl Gateway {
             close_connections: CancellationToken::new(),
             tasks: TaskTracker::new(),
             probes: Arc::new(crate::probes::Probes::new()),
-            ticks: watch::Sender::new(0),
             ticker: std::sync::Once::new(),
         })
     }
@@ -130,9 +127,10 @@ impl Gateway {
     }
 
     /// Starts the one-second tick every connection's idle timeout and retransmissions run
-    /// on. One timer for the whole gateway instead of one per connection: a per-connection
-    /// `Interval` is a boxed timer entry (112 bytes) held by every idle connection. The
-    /// ticker stops once the gateway is dropped.
+    /// on, delivered through each connection's outbound queue (`outbox::Sender::tick`). One
+    /// timer for the whole gateway: a per-connection `Interval` is a boxed timer entry (112
+    /// bytes), and waiting on a broadcast receiver a 120-byte future, in every idle
+    /// connection. The ticker stops once the gateway is dropped.
     fn start_ticker(self: &Arc<Self>) {
         let gw = Arc::downgrade(self);
         tokio::spawn(async move {
@@ -141,7 +139,7 @@ impl Gateway {
             loop {
                 every.tick().await;
                 let Some(gw) = gw.upgrade() else { break };
-                gw.ticks.send_modify(|n| *n = n.wrapping_add(1));
+                gw.service.sessions().tick_all();
             }
         });
     }
@@ -156,7 +154,10 @@ impl Gateway {
             .await
             .is_err()
         {
+            // Connections still in their handshake wait on the token; sessions are ended
+            // through their queues.
             self.close_connections.cancel();
+            self.service.sessions().cancel_all();
             let _ = tokio::time::timeout(Duration::from_secs(2), self.tasks.wait()).await;
         }
     }
@@ -212,7 +213,7 @@ impl Gateway {
             (stream, sink),
             self.service.clone(),
             self.config.clone(),
-            (self.probes.clone(), self.ticks.subscribe()),
+            self.probes.clone(),
             self.close_connections.clone(),
             permit,
             deadline,

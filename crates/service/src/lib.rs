@@ -35,6 +35,7 @@ pub mod error;
 pub mod groups;
 pub mod hooks;
 pub mod idempotency;
+mod known_users;
 pub mod messaging;
 pub mod ops;
 pub mod outbox;

@@ -6,7 +6,7 @@
 //! already stored message returns the original ack and fans out nothing: devices that missed
 //! the original push sync it by seq.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use magpie_core::auth::{self, AuthError, Identity};
@@ -75,7 +75,7 @@ pub struct Service {
     /// Live-room settings (a copy of `config.rooms`, for short paths).
     pub(crate) room_config: crate::rooms::RoomConfig,
     /// Users known to exist, so a send checks the store only once per recipient.
-    known_users: Mutex<HashSet<(AppId, UserId)>>,
+    known_users: crate::known_users::KnownUsers,
     /// Account records read so far (see `accounts`), so a login costs a map lookup.
     pub(crate) accounts: Mutex<HashMap<(AppId, UserId), Arc<AccountRecord>>>,
     /// Serialises changes to the apps (`apps::admin`).
@@ -124,7 +124,7 @@ impl Service {
             groups: GroupCache::default(),
             signals: crate::signals::Signals::default(),
             empty_tables: Default::default(),
-            known_users: Mutex::new(HashSet::new()),
+            known_users: Default::default(),
             accounts: Mutex::new(HashMap::new()),
             app_writes: tokio::sync::Mutex::new(()),
             hooks: OnceLock::new(),
@@ -170,17 +170,16 @@ impl Service {
 
     /// Forgets that a user exists (it was deleted).
     pub(crate) fn forget_user(&self, app: &AppId, user: &UserId) {
-        self.known_users.lock().remove(&(app.clone(), user.clone()));
+        self.known_users.remove(app, user);
     }
 
     /// Records that a user exists (on first login, or when seeding).
     pub async fn ensure_user(&self, app: &AppId, user: &UserId) -> Result<(), ServiceError> {
-        let key = (app.clone(), user.clone());
-        if self.known_users.lock().contains(&key) {
+        if self.known_users.contains(app, user) {
             return Ok(());
         }
         self.store.put_user(app, user).await?;
-        self.known_users.lock().insert(key);
+        self.known_users.insert(app, user);
         Ok(())
     }
 
@@ -336,14 +335,13 @@ impl Service {
         app: &AppId,
         user: &UserId,
     ) -> Result<bool, ServiceError> {
-        let key = (app.clone(), user.clone());
-        if self.known_users.lock().contains(&key) {
+        if self.known_users.contains(app, user) {
             return Ok(true);
         }
         let exists =
             self.store.user_exists(app, user).await? && !self.account(app, user).await?.deleted;
         if exists {
-            self.known_users.lock().insert(key);
+            self.known_users.insert(app, user);
         }
         Ok(exists)
     }

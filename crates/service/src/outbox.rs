@@ -14,6 +14,9 @@
 //! is drained. One addition: [`Sender::cancel`] ends the receiving connection at once
 //! (`recv` yields `None` with items still queued), which is how the session registry
 //! closes a slow or replaced connection without a cancellation token per connection.
+//! And [`Sender::tick`] delivers the gateway's heartbeat tick through the same wake-up
+//! ([`Receiver::next`] yields [`Next::Tick`]), so an idle connection waits on one future,
+//! not on a timer or a broadcast receiver of its own.
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
@@ -49,6 +52,19 @@ struct State<T> {
     receiver_alive: bool,
     /// Set by [`Sender::cancel`]: the receiver stops at once.
     cancelled: bool,
+    /// Set by [`Sender::tick`], cleared when the receiver sees it.
+    ticked: bool,
+}
+
+/// What [`Receiver::next`] yields.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next<T> {
+    /// A queued item.
+    Item(T),
+    /// A tick arrived (ahead of queued items, so a busy connection still sees it).
+    Tick,
+    /// Cancelled, or every sender is gone and the queue is drained.
+    End,
 }
 
 #[derive(Debug)]
@@ -78,6 +94,7 @@ pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
             waker: None,
             receiver_alive: true,
             cancelled: false,
+            ticked: false,
         }),
         capacity: capacity.max(1),
         senders: AtomicUsize::new(1),
@@ -114,6 +131,18 @@ impl<T> Sender<T> {
     /// Whether the receiver is gone.
     pub fn is_closed(&self) -> bool {
         !self.shared.state.lock().receiver_alive
+    }
+
+    /// Wakes the receiver with a [`Next::Tick`] (ticks not yet seen collapse into one).
+    pub fn tick(&self) {
+        let waker = {
+            let mut state = self.shared.state.lock();
+            state.ticked = true;
+            state.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
     }
 
     /// Ends the receiver: its next `recv` yields `None`, whatever is queued. Sends after
@@ -168,6 +197,33 @@ impl<T> Receiver<T> {
             }
             // Registered under the lock a sender takes to push, so a push after this
             // check always finds the waker.
+            match &mut state.waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                slot => *slot = Some(cx.waker().clone()),
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// The next tick or item; [`Next::End`] once cancelled, or once every sender is gone
+    /// and the queue is drained.
+    pub async fn next(&mut self) -> Next<T> {
+        poll_fn(|cx| {
+            let mut state = self.shared.state.lock();
+            if state.cancelled {
+                return Poll::Ready(Next::End);
+            }
+            if state.ticked {
+                state.ticked = false;
+                return Poll::Ready(Next::Tick);
+            }
+            if let Some(item) = state.items.pop_front() {
+                return Poll::Ready(Next::Item(item));
+            }
+            if self.shared.senders.load(Ordering::Acquire) == 0 {
+                return Poll::Ready(Next::End);
+            }
             match &mut state.waker {
                 Some(w) if w.will_wake(cx.waker()) => {}
                 slot => *slot = Some(cx.waker().clone()),
@@ -298,6 +354,23 @@ mod tests {
         assert_eq!(second, None, "cancelled with an item queued");
         assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
         assert_eq!(tx.try_send(3), Err(TrySendError::Closed(3)));
+    }
+
+    #[tokio::test]
+    async fn ticks_come_first_and_collapse() {
+        let (tx, mut rx) = channel(4);
+        tx.try_send(1).unwrap();
+        tx.tick();
+        tx.tick();
+        assert_eq!(rx.next().await, Next::Tick);
+        assert_eq!(rx.next().await, Next::Item(1));
+        let waiting = tokio::spawn(async move { (rx.next().await, rx) });
+        tokio::task::yield_now().await;
+        tx.tick();
+        let (got, mut rx) = waiting.await.unwrap();
+        assert_eq!(got, Next::Tick, "a tick wakes a waiting receiver");
+        tx.cancel();
+        assert_eq!(rx.next().await, Next::End);
     }
 
     #[tokio::test]

@@ -139,7 +139,11 @@ struct SessionHandle {
     tx: outbox::Sender<Outbound>,
 }
 
-type Shard = Mutex<HashMap<(AppId, UserId), Vec<SessionHandle>>>;
+/// A user's online sessions on this node: almost always one, kept inline in the map's slot
+/// (a `Vec` would be a heap block of four handles per online user).
+type Handles = smallvec::SmallVec<[SessionHandle; 1]>;
+
+type Shard = Mutex<HashMap<(AppId, UserId), Handles>>;
 
 /// All online sessions of this node.
 #[derive(Debug)]
@@ -319,6 +323,28 @@ impl SessionRegistry {
         }
     }
 
+    /// Delivers the gateway's heartbeat tick to every connection (see `outbox`).
+    pub fn tick_all(&self) {
+        for shard in &self.shards {
+            for list in shard.lock().values() {
+                for h in list {
+                    h.tx.tick();
+                }
+            }
+        }
+    }
+
+    /// Ends every connection at once, whatever is queued (the end of a graceful drain).
+    pub fn cancel_all(&self) {
+        for shard in &self.shards {
+            for list in shard.lock().values() {
+                for h in list {
+                    h.tx.cancel();
+                }
+            }
+        }
+    }
+
     /// Tells the connections of `user` (only those of `device`, if given) to go away and
     /// not come back: the user was disabled, deleted or had their tokens revoked. A
     /// connection whose queue is full is cancelled at once. Returns how many were told.
@@ -369,7 +395,7 @@ impl SessionRegistry {
     /// Number of connections of one user.
     pub fn devices_of(&self, app: &AppId, user: &UserId) -> usize {
         let key = (app.clone(), user.clone());
-        self.shard(&key).lock().get(&key).map_or(0, Vec::len)
+        self.shard(&key).lock().get(&key).map_or(0, |l| l.len())
     }
 
     fn shard(&self, key: &(AppId, UserId)) -> &Shard {
