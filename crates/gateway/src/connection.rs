@@ -103,14 +103,23 @@ impl Live {
     #[allow(clippy::manual_async_fn)]
     pub(crate) fn run(mut self) -> impl Future<Output = ()> + Send {
         async move {
+            // `HelloOk` waits in the sink, written here by the session's task rather than
+            // by the handshake's: a transport may keep the waker of the task that last wrote
+            // (tokio-tungstenite does, until the next write), which would keep the finished
+            // handshake task's memory (about 1 KB) alive while the connection stays quiet.
+            // Boxed like every handler, so the flush's future does not size the idle task.
+            if let Err(end) = Box::pin(self.session.flush()).await {
+                self.session.finish(&end);
+                return;
+            }
             let end = self.session.run(&mut self.stream, &mut self.rx).await;
             self.session.finish(&end);
         }
     }
 }
 
-/// From an accepted `Hello` to a registered session that has written `HelloOk`; `None` if
-/// the connection ended on the way.
+/// From an accepted `Hello` to a registered session with `HelloOk` in its sink, not yet
+/// flushed; `None` if the connection ended on the way.
 async fn start(
     hello: Hello,
     mut sink: FrameSink,
@@ -168,13 +177,12 @@ async fn start(
         started: Instant::now(),
         rooms: JoinedRooms::default(),
     };
-    match session.write_now(Outgoing::Frame(ok)).await {
-        Ok(()) => Some((session, rx)),
-        Err(e) => {
-            session.finish(&End::Io(e));
-            None
-        }
+    // Fed, not flushed: the bytes go out from the session's own task (see `Live::run`).
+    if let Err(e) = session.sink.feed(Outgoing::Frame(ok)).await {
+        session.finish(&End::Io(e));
+        return None;
     }
+    Some((session, rx))
 }
 
 /// A connection's outbound queue, as its session reads it.
