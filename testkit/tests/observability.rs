@@ -87,6 +87,26 @@ async fn readiness_turns_off_while_draining() {
     stopping.await.unwrap();
 }
 
+/// A drain does not wait on authenticated clients that stay: each is sent `GoAway` and the
+/// server closes the connection itself, so a client that neither answers nor closes does
+/// not hold the shutdown for the grace period. (Sessions registered after the `GoAway`s went
+/// out are ended through their queues when the grace ends: `SessionRegistry::cancel_all`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_end_of_the_drain_closes_clients_that_stay() {
+    let server = TestServer::start_with(|c| c.shutdown_grace_ms = 300).await;
+    let mut stays = RawConn::connect(server.addr(Transport::Tcp)).await;
+    stays.login(&server.token("demo", "alice", "stays")).await;
+    let stopping = tokio::spawn(server.shutdown());
+    let f = stays.recv().await;
+    assert!(
+        matches!(f.body, Some(magpie_proto::Body::Goaway(_))),
+        "{f:?}"
+    );
+    // It neither answers nor closes; the server closes it.
+    stays.expect_closed().await;
+    stopping.await.unwrap();
+}
+
 /// With an internal listener, `/metrics` and the admin API are served there only; the
 /// public listener keeps the app API, health and readiness. Delivery latency and HTTP
 /// request metrics are exported.
