@@ -135,22 +135,20 @@ impl<T> Sender<T> {
 
     /// Wakes the receiver with a [`Next::Tick`] (ticks not yet seen collapse into one).
     pub fn tick(&self) {
-        let waker = {
-            let mut state = self.shared.state.lock();
-            state.ticked = true;
-            state.waker.take()
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
+        self.signal(|state| state.ticked = true);
     }
 
     /// Ends the receiver: its next `recv` yields `None`, whatever is queued. Sends after
     /// this are refused as `Closed`.
     pub fn cancel(&self) {
+        self.signal(|state| state.cancelled = true);
+    }
+
+    /// Changes the state under the lock, then wakes a waiting receiver outside it.
+    fn signal(&self, change: impl FnOnce(&mut State<T>)) {
         let waker = {
             let mut state = self.shared.state.lock();
-            state.cancelled = true;
+            change(&mut state);
             state.waker.take()
         };
         if let Some(w) = waker {
