@@ -173,8 +173,8 @@ impl Gateway {
         let deadline = Instant::now() + self.config.handshake_timeout;
         let _ = sock.set_nodelay(true);
         // Boxed: the TLS and WebSocket handshake futures are large (~11 KB), and an unboxed
-        // future is as large as its largest state, so every idle connection would carry
-        // that space for its whole life. On the heap it is freed once the handshake ends.
+        // future is as large as its largest state, so even a plain TCP connection's
+        // handshake task would be that large. On the heap it is freed once the accept ends.
         let handshake = Box::pin(async {
             match tls {
                 Some(acceptor) => {
@@ -200,7 +200,7 @@ impl Gateway {
                 "too many unauthenticated connections from this address",
             );
             crate::wire::count_if_error(&f);
-            // Boxed like the handshake: this state must not size every connection's task.
+            // Boxed like the accept: this rare state must not size every handshake task.
             let _ = Box::pin(tokio::time::timeout(self.config.write_timeout, async {
                 use futures_util::SinkExt;
                 sink.send(Outgoing::Frame(f)).await?;
