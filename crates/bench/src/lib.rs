@@ -27,6 +27,7 @@
 //! - [`procfs`]: a server's RSS, this process's open-file limit.
 //! - [`metrics`]: the server's own counters from its Prometheus endpoint.
 //! - [`plan`]: options shared by the scenarios, cutting a run into shards.
+//! - [`pacing`]: when a sender's messages leave and which are unanswered (`group`, `room`).
 //! - [`shard`]: the part of a run one process does, and its ready/go handshake.
 //! - [`pool`]: running shards as tasks or as worker processes (this binary re-executed).
 //! - [`worker`]: the worker process's stdin/stdout loop.
@@ -42,6 +43,7 @@ pub mod identity;
 pub mod latency;
 pub mod metrics;
 pub mod p2p;
+pub mod pacing;
 pub mod plan;
 pub mod pool;
 pub mod procfs;

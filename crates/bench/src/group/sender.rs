@@ -1,17 +1,13 @@
-//! A sending member: its share of the run's M group messages, through a bounded in-flight
-//! window, either as fast as the window allows or on a fixed schedule.
+//! A sending member: its share of the run's M group messages, paced by
+//! [`crate::pacing`] (a bounded in-flight window, as fast as it allows or on a fixed
+//! schedule).
 //!
 //! No I/O here: the member loop asks which frames are due ([`Sending::push_due`]), when
 //! the next one is ([`Sending::wake`]), and hands over the frames that answer a send
-//! ([`Sending::on_frame`]). The run's messages are numbered `n = 0 .. M`; sender `j` of `S`
-//! sends `n ≡ j (mod S)` (as in [`crate::room::mix`]). Under `--rate` message `n` is due at
-//! its slot `LEAD + n / R` and the slot is its intended time even when the window holds it
-//! back, so a server that falls behind is charged for the backlog (no coordinated
-//! omission); as fast as possible, the intended time is when the send enters the write
-//! buffer. The intended time travels in the `client_msg_id` (`g<n>.<unix µs>`), which
-//! every member of the group receives with the push, so members in other processes measure
-//! delivery latency on the same clock. A refused send is counted by its error code and not
-//! retried.
+//! ([`Sending::on_frame`]). The intended time travels in the `client_msg_id`
+//! (`g<n>.<unix µs>`), which every member of the group receives with the push, so members in
+//! other processes measure delivery latency on the same clock. A refused send is counted by
+//! its error code and not retried.
 
 use std::collections::BTreeMap;
 
@@ -21,24 +17,12 @@ use magpie_proto::{Body, Frame, frame};
 
 use crate::frames::Writer;
 use crate::group::seqs::SeqSet;
-use crate::room::mix::messages_of;
+use crate::pacing::{Due, Pacer};
 
 /// Request id of this sender's message 0 (1 is the handshake's and the pings').
 const FIRST_RID: u64 = 2;
 
-/// When messages leave.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Schedule {
-    /// As soon as the window has room.
-    Window,
-    /// The run's message `n` at `first_us + n · spacing_us` after the shard's start.
-    Rate {
-        /// Slot of message 0, µs.
-        first_us: f64,
-        /// Spacing between the run's messages, µs.
-        spacing_us: f64,
-    },
-}
+pub use crate::pacing::Schedule;
 
 /// What one sender sends.
 #[derive(Debug, Clone)]
@@ -84,14 +68,7 @@ pub struct SendStats {
 #[derive(Debug)]
 pub struct Sending {
     plan: SendPlan,
-    /// This sender's messages.
-    count: u64,
-    /// The next of them to write.
-    next: u64,
-    in_flight: u32,
-    /// Intended time (µs after the start) of each message written; `u64::MAX` once
-    /// answered.
-    intended: Vec<u64>,
+    pacer: Pacer,
     /// What it did.
     pub stats: SendStats,
 }
@@ -99,14 +76,16 @@ pub struct Sending {
 impl Sending {
     /// A sender with nothing written yet.
     pub fn new(plan: SendPlan) -> Self {
-        let count = messages_of(plan.sender, plan.senders, plan.total);
-        let cap = usize::try_from(count).unwrap_or(0);
+        let pacer = Pacer::new(
+            (plan.sender, plan.senders, plan.total),
+            plan.window,
+            plan.schedule,
+            FIRST_RID,
+        );
+        let cap = usize::try_from(pacer.count()).unwrap_or(0);
         Self {
             plan,
-            count,
-            next: 0,
-            in_flight: 0,
-            intended: Vec::with_capacity(cap),
+            pacer,
             stats: SendStats {
                 ack_us: Vec::with_capacity(cap),
                 ..SendStats::default()
@@ -116,33 +95,25 @@ impl Sending {
 
     /// This sender's share of the run's messages.
     pub fn count(&self) -> u64 {
-        self.count
+        self.pacer.count()
     }
 
     /// Every message written and answered.
     pub fn done(&self) -> bool {
-        self.next == self.count && self.in_flight == 0
+        self.pacer.done()
     }
 
     /// Sends written but not answered yet.
     pub fn unanswered(&self) -> u64 {
-        u64::from(self.in_flight)
+        self.pacer.unanswered()
     }
 
     /// Queues every message due at `now_us` (µs after the start) that the window allows;
     /// returns how many.
     pub fn push_due(&mut self, writer: &mut Writer, now_us: u64) -> u64 {
         let mut pushed = 0;
-        while self.next < self.count && self.in_flight < self.plan.window {
-            let at = match self.slot_us(self.next) {
-                None => now_us,
-                Some(slot) if slot <= now_us => slot,
-                Some(_) => break,
-            };
-            writer.push(&self.send_frame(self.next, at));
-            self.intended.push(at);
-            self.next += 1;
-            self.in_flight += 1;
+        while let Some(due) = self.pacer.next_due(now_us) {
+            writer.push(&self.send_frame(due));
             self.stats.sent += 1;
             pushed += 1;
         }
@@ -152,25 +123,14 @@ impl Sending {
     /// When the next message is due (µs after the start), if it waits for its slot rather
     /// than for the window.
     pub fn wake(&self) -> Option<u64> {
-        if self.next < self.count && self.in_flight < self.plan.window {
-            self.slot_us(self.next)
-        } else {
-            None
-        }
+        self.pacer.wake()
     }
 
     /// Takes the frame if it answers a send; gives it back otherwise.
     pub fn on_frame(&mut self, f: Frame, now_us: u64) -> Option<Frame> {
-        let Some(k) = f
-            .request_id
-            .checked_sub(FIRST_RID)
-            .and_then(|k| usize::try_from(k).ok())
-            .filter(|&k| self.intended.get(k).is_some_and(|&t| t != u64::MAX))
-        else {
+        let Some(sent_at) = self.pacer.answer(f.request_id) else {
             return Some(f);
         };
-        let sent_at = std::mem::replace(&mut self.intended[k], u64::MAX);
-        self.in_flight = self.in_flight.saturating_sub(1);
         let s = &mut self.stats;
         match f.body {
             Some(Body::SendAck(ack)) => {
@@ -196,27 +156,11 @@ impl Sending {
         None
     }
 
-    /// The run-wide number of this sender's message `k`.
-    fn global(&self, k: u64) -> u64 {
-        k * self.plan.senders + self.plan.sender
-    }
-
-    fn slot_us(&self, k: u64) -> Option<u64> {
-        match self.plan.schedule {
-            Schedule::Window => None,
-            Schedule::Rate {
-                first_us,
-                spacing_us,
-            } => Some((first_us + self.global(k) as f64 * spacing_us) as u64),
-        }
-    }
-
-    fn send_frame(&self, k: u64, at_us: u64) -> Frame {
-        let n = self.global(k);
+    fn send_frame(&self, due: Due) -> Frame {
         frame(
-            k + FIRST_RID,
+            due.request_id,
             Body::Send(pb::SendRequest {
-                client_msg_id: client_msg_id(n, self.plan.origin_unix_us + at_us),
+                client_msg_id: client_msg_id(due.n, self.plan.origin_unix_us + due.at_us),
                 to: Some(send_request::To::Group(self.plan.group.clone())),
                 content: Some(pb::Content {
                     r#type: pb::ContentType::Text as i32,
@@ -331,7 +275,13 @@ mod tests {
         assert_eq!(s.wake(), Some(150));
         assert_eq!(s.push_due(&mut w, 149), 0);
         assert_eq!(s.push_due(&mut w, 400), 2);
-        assert_eq!(s.intended, vec![150, 350]);
         assert_eq!(s.unanswered(), 2);
+        let late = frame(FIRST_RID + 1, Body::SendAck(pb::SendAck::default()));
+        assert!(s.on_frame(late, 500).is_none());
+        assert_eq!(
+            s.stats.ack_us,
+            vec![150],
+            "charged from its slot (350), not the write"
+        );
     }
 }

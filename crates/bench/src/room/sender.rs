@@ -19,6 +19,7 @@ use magpie_proto::pb::{self, Priority};
 use magpie_proto::{Body, Frame, frame};
 
 use crate::frames::Writer;
+use crate::pacing::{Due, Pacer, Schedule};
 use crate::room::mix::Mix;
 
 /// Request id of message 0 (1 is the handshake's and the pings', 2 the join's).
@@ -74,14 +75,7 @@ pub struct SendStats {
 #[derive(Debug)]
 pub struct Sending {
     plan: SendPlan,
-    /// This sender's messages.
-    count: u64,
-    /// The next message to write.
-    next: u64,
-    in_flight: u32,
-    /// Intended time (µs after the start) of each message written; `u64::MAX` once
-    /// answered.
-    intended: Vec<u64>,
+    pacer: Pacer,
     /// What it did.
     pub stats: SendStats,
 }
@@ -89,14 +83,20 @@ pub struct Sending {
 impl Sending {
     /// A sender with nothing written yet.
     pub fn new(plan: SendPlan) -> Self {
-        let count = crate::room::mix::messages_of(plan.sender, plan.senders, plan.total);
-        let cap = usize::try_from(count).unwrap_or(0);
+        let schedule = Schedule::Rate {
+            first_us: plan.first_us,
+            spacing_us: plan.spacing_us,
+        };
+        let pacer = Pacer::new(
+            (plan.sender, plan.senders, plan.total),
+            WINDOW,
+            schedule,
+            FIRST_RID,
+        );
+        let cap = usize::try_from(pacer.count()).unwrap_or(0);
         Self {
             plan,
-            count,
-            next: 0,
-            in_flight: 0,
-            intended: Vec::with_capacity(cap),
+            pacer,
             stats: SendStats {
                 ack_us: Vec::with_capacity(cap),
                 ..SendStats::default()
@@ -106,37 +106,22 @@ impl Sending {
 
     /// Queues every message due at `now_us` (µs after the start) that the window allows.
     pub fn push_due(&mut self, writer: &mut Writer, now_us: u64) {
-        while self.next < self.count && self.in_flight < WINDOW {
-            let slot = self.slot_us(self.next);
-            if slot > now_us {
-                break;
-            }
-            let n = self.global(self.next);
-            writer.push(&self.send_frame(self.next, n, slot));
-            self.intended.push(slot);
-            self.next += 1;
-            self.in_flight += 1;
+        while let Some(due) = self.pacer.next_due(now_us) {
+            writer.push(&self.send_frame(due));
             self.stats.sent += 1;
         }
     }
 
     /// When the next message is due (µs after the start), if the window lets it go.
     pub fn wake(&self) -> Option<u64> {
-        (self.next < self.count && self.in_flight < WINDOW).then(|| self.slot_us(self.next))
+        self.pacer.wake()
     }
 
     /// Takes the frame if it answers a send; gives it back otherwise.
     pub fn on_frame(&mut self, f: Frame, now_us: u64) -> Option<Frame> {
-        let Some(k) = f
-            .request_id
-            .checked_sub(FIRST_RID)
-            .and_then(|k| usize::try_from(k).ok())
-            .filter(|&k| self.intended.get(k).is_some_and(|&t| t != u64::MAX))
-        else {
+        let Some(sent_at) = self.pacer.answer(f.request_id) else {
             return Some(f);
         };
-        let sent_at = std::mem::replace(&mut self.intended[k], u64::MAX);
-        self.in_flight = self.in_flight.saturating_sub(1);
         let s = &mut self.stats;
         match f.body {
             Some(Body::RoomSendAck(ack)) => {
@@ -163,24 +148,15 @@ impl Sending {
         None
     }
 
-    /// The run-wide number of this sender's message `k`.
-    fn global(&self, k: u64) -> u64 {
-        k * self.plan.senders + self.plan.sender
-    }
-
-    fn slot_us(&self, k: u64) -> u64 {
-        (self.plan.first_us + self.global(k) as f64 * self.plan.spacing_us) as u64
-    }
-
-    fn send_frame(&self, k: u64, n: u64, slot_us: u64) -> Frame {
-        let priority = self.plan.mix.priority(n);
+    fn send_frame(&self, due: Due) -> Frame {
+        let priority = self.plan.mix.priority(due.n);
         frame(
-            k + FIRST_RID,
+            due.request_id,
             Body::RoomSend(pb::RoomSend {
                 room: self.plan.room.clone(),
                 content: Some(pb::Content {
                     r#type: pb::ContentType::Text as i32,
-                    body: body(self.plan.origin_unix_us + slot_us, self.plan.size),
+                    body: body(self.plan.origin_unix_us + due.at_us, self.plan.size),
                     metadata: Default::default(),
                 }),
                 priority: priority as i32,
@@ -236,20 +212,33 @@ mod tests {
         assert_eq!(intended_unix_us(b"xyz"), None);
     }
 
-    #[test]
-    fn slots_follow_the_run_schedule() {
-        // Sender 1 of 4 sends the run's messages 1, 5, 9.
-        let s = Sending::new(plan(1));
-        assert_eq!(s.count, 3);
-        assert_eq!(s.wake(), Some(1100));
-        assert_eq!(s.slot_us(2), 9100);
+    /// A writer into a connected loopback socket nobody reads.
+    async fn writer() -> Writer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        Writer::Tcp {
+            wr: client.into_split().1,
+            buf: BytesMut::new(),
+        }
     }
 
-    #[test]
-    fn answers_are_matched_and_counted() {
+    #[tokio::test]
+    async fn slots_follow_the_run_schedule() {
+        // Sender 1 of 4 sends the run's messages 1, 5, 9: slots 1100, 5100, 9100.
         let mut s = Sending::new(plan(1));
-        s.intended = vec![1100, 5100];
-        s.in_flight = 2;
+        assert_eq!(s.pacer.count(), 3);
+        assert_eq!(s.wake(), Some(1100));
+        s.push_due(&mut writer().await, 5100);
+        assert_eq!(s.stats.sent, 2);
+        assert_eq!(s.wake(), Some(9100));
+    }
+
+    #[tokio::test]
+    async fn answers_are_matched_and_counted() {
+        let mut s = Sending::new(plan(1));
+        s.push_due(&mut writer().await, 5100);
         let ack = frame(
             FIRST_RID,
             Body::RoomSendAck(pb::RoomSendAck {
@@ -274,6 +263,6 @@ mod tests {
         assert_eq!(s.stats.acked_high, 1);
         assert_eq!(s.stats.ack_us, vec![1000]);
         assert_eq!(s.stats.errors.get("RATE_LIMITED"), Some(&1));
-        assert_eq!(s.in_flight, 0);
+        assert_eq!(s.pacer.unanswered(), 0);
     }
 }
